@@ -1,0 +1,124 @@
+using Nurture.Contracts;
+
+namespace Nurture.Core;
+
+/// <summary>
+/// The definition Nurture runs with when the configuration has none: the article's three example businesses
+/// (garden landscaping, B2B software, solar) plus a default track. appsettings.example.json spells out the same.
+/// </summary>
+public static class DefaultDefinition
+{
+    public static Definition Create() => new()
+    {
+        Name = "Shared MQL definition",
+        Version = "2026-11.1",
+        Scoring = new ScoringRules
+        {
+            Activities = new(StringComparer.OrdinalIgnoreCase)
+            {
+                ["whitepaperDownloaded"] = new() { Points = 10, Cap = 20 },
+                ["formSubmitted"] = new() { Points = 15, Cap = 30 },
+                ["webinarRegistered"] = new() { Points = 10, Cap = 20 },
+                ["webinarAttended"] = new() { Points = 20, Cap = 40 },
+                ["trialStarted"] = new() { Points = 30, Cap = 30 },
+                ["tutorialViewed"] = new() { Points = 5, Cap = 20 },
+                ["pricingPageViewed"] = new() { Points = 10, Cap = 20 },
+                ["productComparisonDownloaded"] = new() { Points = 20, Cap = 20 },
+                ["calculatorRequested"] = new() { Points = 25, Cap = 25 },
+                ["demoRequested"] = new() { Points = 40, Cap = 40 },
+                ["emailOpened"] = new() { Points = 1, Cap = 5 },
+                ["emailClicked"] = new() { Points = 3, Cap = 15 },
+                ["careersPageViewed"] = new() { Points = -15, Cap = 30 },
+            },
+            HalfLifeDays = 30,
+            Fit = new FitRules
+            {
+                Industries = new(StringComparer.OrdinalIgnoreCase) { ["software"] = 15, ["landscaping"] = 10, ["solar"] = 10 },
+                CompanySizes =
+                [
+                    new() { Min = 1, Max = 9, Points = 5 },
+                    new() { Min = 10, Max = 249, Points = 15 },
+                    new() { Min = 250, Max = 999, Points = 10 },
+                    new() { Min = 1000, Max = int.MaxValue, Points = 5 },
+                ],
+                Countries = new(StringComparer.OrdinalIgnoreCase) { ["DE"] = 10, ["AT"] = 10, ["CH"] = 10 },
+                Roles = new(StringComparer.OrdinalIgnoreCase) { ["owner"] = 10, ["ceo"] = 10, ["head"] = 10, ["director"] = 10, ["manager"] = 5, ["student"] = -10 },
+                BusinessDomainPoints = 5,
+                FreeMailDomainPoints = 0,
+                FreeMailDomains = ["gmail.com", "gmx.de", "web.de", "yahoo.com", "hotmail.com", "outlook.com", "t-online.de"],
+            },
+            Negative = new NegativeRules
+            {
+                Unsubscribed = -30,
+                HardBounce = -50,
+                CompetitorDomain = -100,
+                CompetitorDomains = ["competitor.example"],
+            },
+        },
+        Qualification = new QualificationRules
+        {
+            MqlThreshold = 50,
+            HighIntentActivities = ["formSubmitted", "webinarAttended", "trialStarted", "pricingPageViewed", "productComparisonDownloaded", "calculatorRequested", "demoRequested"],
+            MinimumFit = 5,
+            MinimumEngagements = 2,
+            DemoteBelow = 25,
+            HandOffSlaHours = 48,
+        },
+        Nurture = new NurtureRules
+        {
+            Tracks =
+            [
+                new()
+                {
+                    Name = "garden", Industries = ["landscaping"],
+                    Steps =
+                    [
+                        new() { DelayDays = 0, Template = "garden-welcome" },
+                        new() { DelayDays = 3, Template = "garden-ideas" },
+                        new() { DelayDays = 7, Template = "garden-consultation", Condition = new() { NotDone = "formSubmitted" } },
+                    ],
+                },
+                new()
+                {
+                    Name = "software", Industries = ["software"],
+                    Steps =
+                    [
+                        new() { DelayDays = 0, Template = "software-welcome" },
+                        new() { DelayDays = 2, Template = "software-tutorials" },
+                        new() { DelayDays = 5, Template = "software-webinar", Condition = new() { NotDone = "webinarAttended" } },
+                        new() { DelayDays = 9, Template = "software-demo", Condition = new() { MinimumScore = 30 } },
+                    ],
+                },
+                new()
+                {
+                    Name = "solar", Industries = ["solar"],
+                    Steps =
+                    [
+                        new() { DelayDays = 0, Template = "solar-welcome" },
+                        new() { DelayDays = 3, Template = "solar-comparison" },
+                        new() { DelayDays = 7, Template = "solar-calculator", Condition = new() { NotDone = "calculatorRequested" } },
+                    ],
+                },
+                new()
+                {
+                    Name = "default",
+                    Steps =
+                    [
+                        new() { DelayDays = 0, Template = "welcome" },
+                        new() { DelayDays = 5, Template = "value" },
+                    ],
+                },
+            ],
+            SendWindow = new SendWindow
+            {
+                Days = [DayOfWeek.Monday, DayOfWeek.Tuesday, DayOfWeek.Wednesday, DayOfWeek.Thursday, DayOfWeek.Friday],
+                StartHour = 9,
+                EndHour = 17,
+                DefaultTimeZone = "Europe/Berlin",
+            },
+            FrequencyCap = new FrequencyCap { MaxEmails = 2, PerDays = 7 },
+            GoalStages = [LeadStage.Sql, LeadStage.Customer, LeadStage.Disqualified],
+        },
+        Value = new ValueRules { PriorCloseRate = 0.2, PriorWeight = 10, PriorAverageRevenue = 500m, Currency = "EUR", SalesCycleDays = 30 },
+    };
+}

@@ -1,0 +1,156 @@
+using Nurture.Contracts;
+
+namespace Nurture.Core;
+
+/// <summary>
+/// The one written definition marketing and sales agree on: how leads are scored, when a lead is an MQL,
+/// how it is nurtured and what an MQL is worth. Bound from the configuration section <c>Nurture:Definition</c>;
+/// every transition records <see cref="Version"/>.
+/// </summary>
+public sealed class Definition
+{
+    public const string Section = "Nurture:Definition";
+
+    public string Name { get; set; } = "Shared MQL definition";
+    public string Version { get; set; } = "2026-11.1";
+    public ScoringRules Scoring { get; set; } = new();
+    public QualificationRules Qualification { get; set; } = new();
+    public NurtureRules Nurture { get; set; } = new();
+    public ValueRules Value { get; set; } = new();
+
+    /// <summary>Every problem that would stop this definition from working, each naming its setting.</summary>
+    public IReadOnlyList<string> Validate() => DefinitionCheck.Problems(this);
+
+    /// <summary>Throws <see cref="DefinitionException"/> listing every problem, or returns this definition.</summary>
+    public Definition EnsureValid()
+    {
+        var problems = Validate();
+        return problems.Count == 0 ? this : throw new DefinitionException(problems);
+    }
+}
+
+public sealed class DefinitionException(IReadOnlyList<string> problems)
+    : Exception("The qualification definition cannot work:" + Environment.NewLine + "  - " + string.Join(Environment.NewLine + "  - ", problems))
+{
+    public IReadOnlyList<string> Problems { get; } = problems;
+}
+
+public sealed class ActivityRule
+{
+    public double Points { get; set; }
+    /// <summary>The most points (by magnitude) this activity type can give however often it happens.</summary>
+    public double Cap { get; set; }
+}
+
+public sealed class SizeBand
+{
+    public int Min { get; set; }
+    public int Max { get; set; } = int.MaxValue;
+    public double Points { get; set; }
+}
+
+public sealed class FitRules
+{
+    public Dictionary<string, double> Industries { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+    public List<SizeBand> CompanySizes { get; set; } = [];
+    public Dictionary<string, double> Countries { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+    /// <summary>Keywords looked for in the lead's role; the best match counts.</summary>
+    public Dictionary<string, double> Roles { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+    public double BusinessDomainPoints { get; set; }
+    public double FreeMailDomainPoints { get; set; }
+    public List<string> FreeMailDomains { get; set; } = [];
+}
+
+public sealed class NegativeRules
+{
+    public double Unsubscribed { get; set; }
+    public double HardBounce { get; set; }
+    public double CompetitorDomain { get; set; }
+    public List<string> CompetitorDomains { get; set; } = [];
+}
+
+public sealed class ScoringRules
+{
+    /// <summary>Keyed by activity type in camelCase, as in the JSON events (e.g. "webinarAttended").</summary>
+    public Dictionary<string, ActivityRule> Activities { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+    /// <summary>Behaviour points halve after this many days without activity; 0 turns decay off.</summary>
+    public double HalfLifeDays { get; set; } = 30;
+    public FitRules Fit { get; set; } = new();
+    public NegativeRules Negative { get; set; } = new();
+}
+
+public sealed class QualificationRules
+{
+    public double MqlThreshold { get; set; } = 50;
+    /// <summary>At least one of these must have happened: a download alone is interest, a demo request is intent.</summary>
+    public List<string> HighIntentActivities { get; set; } = [];
+    public double MinimumFit { get; set; }
+    /// <summary>The guard against handing over too early: this many activities first (again after a recycle).</summary>
+    public int MinimumEngagements { get; set; } = 2;
+    /// <summary>An MQL sales has not accepted whose score decays below this goes back to Lead; 0 never demotes.</summary>
+    public double DemoteBelow { get; set; }
+    /// <summary>Hours sales has to accept an MQL before the hand-off SLA is breached.</summary>
+    public double HandOffSlaHours { get; set; } = 48;
+}
+
+public sealed class StepCondition
+{
+    /// <summary>Send only if the lead has done this activity.</summary>
+    public string? Done { get; set; }
+    /// <summary>Send only if the lead has not done this activity (e.g. do not invite to a webinar they attended).</summary>
+    public string? NotDone { get; set; }
+    public double? MinimumScore { get; set; }
+}
+
+public sealed class TrackStep
+{
+    /// <summary>Days after the previous step (or after enrolment, for the first step).</summary>
+    public double DelayDays { get; set; }
+    /// <summary>Template key; files are templates/{key}.{language}.html and .txt.</summary>
+    public string Template { get; set; } = "";
+    public StepCondition? Condition { get; set; }
+}
+
+public sealed class NurtureTrack
+{
+    public string Name { get; set; } = "";
+    /// <summary>Industries this track is for; a track with none is the default track.</summary>
+    public List<string> Industries { get; set; } = [];
+    public List<TrackStep> Steps { get; set; } = [];
+}
+
+public sealed class SendWindow
+{
+    public List<DayOfWeek> Days { get; set; } = [];
+    public int StartHour { get; set; } = 9;
+    public int EndHour { get; set; } = 17;
+    /// <summary>Used when the lead has no (or an unknown) time zone.</summary>
+    public string DefaultTimeZone { get; set; } = "Europe/Berlin";
+}
+
+public sealed class FrequencyCap
+{
+    public int MaxEmails { get; set; } = 2;
+    public double PerDays { get; set; } = 7;
+}
+
+public sealed class NurtureRules
+{
+    public List<NurtureTrack> Tracks { get; set; } = [];
+    public SendWindow SendWindow { get; set; } = new();
+    public FrequencyCap FrequencyCap { get; set; } = new();
+    /// <summary>Reaching one of these stages ends nurture: the remaining steps are cancelled.</summary>
+    public List<LeadStage> GoalStages { get; set; } = [];
+}
+
+public sealed class ValueRules
+{
+    /// <summary>The close rate assumed while data is thin (the article: about 20 %).</summary>
+    public double PriorCloseRate { get; set; } = 0.2;
+    /// <summary>How many MQLs' worth of evidence the prior counts as; real data outweighs it as it grows.</summary>
+    public double PriorWeight { get; set; } = 10;
+    public decimal PriorAverageRevenue { get; set; } = 500m;
+    public string Currency { get; set; } = "EUR";
+    /// <summary>Only MQLs older than this count for the close rate, so recent ones do not drag it down.</summary>
+    public double SalesCycleDays { get; set; } = 30;
+}

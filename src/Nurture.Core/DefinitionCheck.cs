@@ -1,0 +1,108 @@
+using Nurture.Contracts;
+
+namespace Nurture.Core;
+
+/// <summary>Finds definitions that cannot work, so a bad one fails at start-up rather than in production.</summary>
+internal static class DefinitionCheck
+{
+    private const string S = Definition.Section;
+
+    public static IReadOnlyList<string> Problems(Definition d)
+    {
+        var problems = new List<string>();
+        void Add(string setting, string why) => problems.Add($"{S}:{setting}: {why}");
+
+        if (string.IsNullOrWhiteSpace(d.Name)) Add("Name", "is empty; name the definition so both teams can refer to it.");
+        if (string.IsNullOrWhiteSpace(d.Version)) Add("Version", "is empty; every transition records the version that caused it.");
+
+        foreach (var (key, rule) in d.Scoring.Activities)
+        {
+            if (!Activities.TryParse(key, out _)) Add($"Scoring:Activities:{key}", $"is not a known activity type (known: {string.Join(", ", Activities.Names)}).");
+            if (rule.Cap < 0) Add($"Scoring:Activities:{key}:Cap", "is negative; a cap limits the size of the points, give it as a positive number.");
+            if (rule.Cap < Math.Abs(rule.Points)) Add($"Scoring:Activities:{key}:Cap", $"({rule.Cap}) is below the points of one activity ({rule.Points}).");
+        }
+
+        if (double.IsNaN(d.Scoring.HalfLifeDays) || d.Scoring.HalfLifeDays < 0) Add("Scoring:HalfLifeDays", $"({d.Scoring.HalfLifeDays}) must be zero (no decay) or positive.");
+        foreach (var (i, band) in d.Scoring.Fit.CompanySizes.Index())
+        {
+            if (band.Min < 0 || band.Max < band.Min) Add($"Scoring:Fit:CompanySizes:{i}", $"has Min {band.Min} and Max {band.Max}; Min must be 0 or more and not above Max.");
+        }
+
+        var q = d.Qualification;
+        var maxScore = MaxBehaviour(d) + MaxFit(d.Scoring.Fit);
+        if (q.MqlThreshold <= 0) Add("Qualification:MqlThreshold", $"({q.MqlThreshold}) must be positive, or every new lead would be an MQL.");
+        else if (q.MqlThreshold > maxScore) Add("Qualification:MqlThreshold", $"({q.MqlThreshold}) is unreachable: the most a lead can score is {maxScore}.");
+        if (q.MinimumFit > MaxFit(d.Scoring.Fit)) Add("Qualification:MinimumFit", $"({q.MinimumFit}) is unreachable: the best fit is {MaxFit(d.Scoring.Fit)}.");
+        if (q.HighIntentActivities.Count == 0) Add("Qualification:HighIntentActivities", "is empty; name at least one activity that shows buying intent.");
+        foreach (var (i, name) in q.HighIntentActivities.Index())
+        {
+            if (!Activities.TryParse(name, out var type)) Add($"Qualification:HighIntentActivities:{i}", $"'{name}' is not a known activity type.");
+            else if (PointsOf(d, type) <= 0) Add($"Qualification:HighIntentActivities:{i}", $"'{name}' gives no positive points in Scoring:Activities, so it cannot show intent.");
+        }
+        if (q.MinimumEngagements < 1) Add("Qualification:MinimumEngagements", $"({q.MinimumEngagements}) must be at least 1.");
+        if (q.DemoteBelow < 0 || q.DemoteBelow >= q.MqlThreshold && q.MqlThreshold > 0) Add("Qualification:DemoteBelow", $"({q.DemoteBelow}) must be 0 (never demote) or between 0 and the MQL threshold ({q.MqlThreshold}).");
+        if (q.HandOffSlaHours <= 0) Add("Qualification:HandOffSlaHours", $"({q.HandOffSlaHours}) must be positive.");
+
+        var n = d.Nurture;
+        if (n.Tracks.Count == 0) Add("Nurture:Tracks", "is empty; give at least a default track (one with no Industries).");
+        else if (!n.Tracks.Any(t => t.Industries.Count == 0)) Add("Nurture:Tracks", "has no default track (one with no Industries) for leads outside every segment.");
+        foreach (var (i, track) in n.Tracks.Index())
+        {
+            if (string.IsNullOrWhiteSpace(track.Name)) Add($"Nurture:Tracks:{i}:Name", "is empty.");
+            if (track.Steps.Count == 0) Add($"Nurture:Tracks:{i}:Steps", $"track '{track.Name}' has no steps.");
+            foreach (var (j, step) in track.Steps.Index())
+            {
+                var at = $"Nurture:Tracks:{i}:Steps:{j}";
+                if (string.IsNullOrWhiteSpace(step.Template)) Add($"{at}:Template", "is empty.");
+                else if (step.Template.Any(c => !(char.IsAsciiLetterOrDigit(c) || c is '-' or '_'))) Add($"{at}:Template", $"'{step.Template}' may hold only letters, digits, '-' and '_' (it names a file).");
+                if (step.DelayDays < 0 || double.IsNaN(step.DelayDays)) Add($"{at}:DelayDays", $"({step.DelayDays}) must be zero or positive.");
+                if (step.Condition?.Done is { } done && !Activities.TryParse(done, out _)) Add($"{at}:Condition:Done", $"'{done}' is not a known activity type.");
+                if (step.Condition?.NotDone is { } notDone && !Activities.TryParse(notDone, out _)) Add($"{at}:Condition:NotDone", $"'{notDone}' is not a known activity type.");
+            }
+        }
+        if (n.Tracks.GroupBy(t => t.Name, StringComparer.OrdinalIgnoreCase).FirstOrDefault(g => g.Count() > 1) is { } dup) Add("Nurture:Tracks", $"name '{dup.Key}' more than once.");
+
+        var w = n.SendWindow;
+        if (w.Days.Count == 0) Add("Nurture:SendWindow:Days", "is empty; no email could ever be sent.");
+        if (w.StartHour is < 0 or > 23) Add("Nurture:SendWindow:StartHour", $"({w.StartHour}) must be 0 to 23.");
+        if (w.EndHour is < 1 or > 24 || w.EndHour <= w.StartHour) Add("Nurture:SendWindow:EndHour", $"({w.EndHour}) must be after StartHour ({w.StartHour}) and at most 24.");
+        if (!TimeZoneInfo.TryFindSystemTimeZoneById(w.DefaultTimeZone, out _)) Add("Nurture:SendWindow:DefaultTimeZone", $"'{w.DefaultTimeZone}' is not a known time zone (use an IANA id such as Europe/Berlin).");
+        if (n.FrequencyCap.MaxEmails < 1) Add("Nurture:FrequencyCap:MaxEmails", $"({n.FrequencyCap.MaxEmails}) must be at least 1.");
+        if (n.FrequencyCap.PerDays <= 0) Add("Nurture:FrequencyCap:PerDays", $"({n.FrequencyCap.PerDays}) must be positive.");
+
+        var v = d.Value;
+        if (v.PriorCloseRate is < 0 or > 1) Add("Value:PriorCloseRate", $"({v.PriorCloseRate}) is a rate: give it between 0 and 1 (20 % is 0.2).");
+        if (v.PriorWeight < 0) Add("Value:PriorWeight", $"({v.PriorWeight}) must be zero or positive.");
+        if (v.PriorAverageRevenue < 0) Add("Value:PriorAverageRevenue", $"({v.PriorAverageRevenue}) must be zero or positive.");
+        if (v.Currency.Length != 3) Add("Value:Currency", $"'{v.Currency}' is not an ISO 4217 code such as EUR.");
+        if (v.SalesCycleDays < 0) Add("Value:SalesCycleDays", $"({v.SalesCycleDays}) must be zero or positive.");
+        return problems;
+    }
+
+    private static double PointsOf(Definition d, ActivityType type) =>
+        d.Scoring.Activities.FirstOrDefault(a => Activities.TryParse(a.Key, out var t) && t == type).Value?.Points ?? 0;
+
+    private static double MaxBehaviour(Definition d) =>
+        d.Scoring.Activities.Values.Where(r => r.Points > 0).Sum(r => r.Cap);
+
+    internal static double MaxFit(FitRules f) =>
+        MaxOrZero(f.Industries.Values) + MaxOrZero(f.CompanySizes.Select(b => b.Points)) + MaxOrZero(f.Countries.Values)
+        + MaxOrZero(f.Roles.Values) + Math.Max(0, Math.Max(f.BusinessDomainPoints, f.FreeMailDomainPoints));
+
+    private static double MaxOrZero(IEnumerable<double> values) => Math.Max(0, values.DefaultIfEmpty(0).Max());
+}
+
+/// <summary>Activity types by their JSON (camelCase) names, as the definition writes them.</summary>
+public static class Activities
+{
+    public static IReadOnlyList<string> Names { get; } = Enum.GetValues<ActivityType>().Select(NameOf).ToArray();
+
+    public static string NameOf(ActivityType type)
+    {
+        var name = type.ToString();
+        return char.ToLowerInvariant(name[0]) + name[1..];
+    }
+
+    public static bool TryParse(string name, out ActivityType type) =>
+        Enum.TryParse(name, ignoreCase: true, out type) && Enum.IsDefined(type) && !name.Any(char.IsDigit);
+}

@@ -1,0 +1,72 @@
+using System.CommandLine;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Nurture.Contracts;
+using Nurture.Core;
+
+namespace Nurture.Worker.Cli;
+
+/// <summary>
+/// `replay`: events as NDJSON (a file or stdin) through the domain, printed as JSON: each lead's final stage,
+/// score and explanation, and a summary. Lines that cannot be read are listed with their line number and reason.
+/// </summary>
+public static class ReplayCommand
+{
+    public static JsonSerializerOptions OutputOptions { get; } = CreateOutputOptions();
+
+    public static Command Create()
+    {
+        var events = new Argument<FileInfo?>("events") { Description = "NDJSON file of events in the documented JSON form; '-' or nothing reads standard input.", Arity = ArgumentArity.ZeroOrOne };
+        var settings = new Option<FileInfo?>("--settings") { Description = "A settings file (appsettings shape) whose Nurture:Definition section is the definition to test; the built-in one otherwise." };
+        var now = new Option<DateTimeOffset?>("--now") { Description = "Score as of this time (ISO 8601); the latest event's time by default." };
+        var command = new Command("replay", "Run events through the domain and print each lead's stage, score and explanation, and a summary, as JSON.") { events, settings, now };
+        command.SetAction(async (parse, cancel) =>
+        {
+            var definition = DefinitionSettings.Load(DefinitionSettings.FromFile(parse.GetValue(settings)?.FullName));
+            var file = parse.GetValue(events);
+            using var reader = file is null || file.Name == "-" ? Console.In : new StreamReader(OpenOrExplain(file));
+            var (messages, rejected) = await ReadAsync(reader, cancel);
+            var result = Replay.Run(messages, definition, parse.GetValue(now));
+            var output = new
+            {
+                Definition = new { definition.Name, definition.Version },
+                Rejected = rejected,
+                result.Summary,
+                result.Leads,
+            };
+            await using var stdout = Console.OpenStandardOutput();
+            await JsonSerializer.SerializeAsync(stdout, output, OutputOptions, cancel);
+            await stdout.WriteAsync("\n"u8.ToArray(), cancel);
+            if (rejected.Count > 0) await Console.Error.WriteLineAsync($"{rejected.Count} line(s) could not be read; see \"rejected\" in the output.");
+            return 0;
+        });
+        return command;
+    }
+
+    public sealed record RejectedLine(int Line, string Reason);
+
+    public static async Task<(List<NurtureMessage> Events, List<RejectedLine> Rejected)> ReadAsync(TextReader reader, CancellationToken cancel)
+    {
+        var messages = new List<NurtureMessage>();
+        var rejected = new List<RejectedLine>();
+        var number = 0;
+        while (await reader.ReadLineAsync(cancel) is { } line)
+        {
+            number++;
+            if (string.IsNullOrWhiteSpace(line)) continue;
+            if (EventJson.TryParse(line, out var message, out var error)) messages.Add(message);
+            else rejected.Add(new RejectedLine(number, error));
+        }
+        return (messages, rejected);
+    }
+
+    private static FileStream OpenOrExplain(FileInfo file) =>
+        file.Exists ? file.OpenRead() : throw new FileNotFoundException($"The events file '{file.FullName}' does not exist. Give an NDJSON file, or '-' to read standard input.");
+
+    private static JsonSerializerOptions CreateOutputOptions()
+    {
+        var options = new JsonSerializerOptions(JsonSerializerDefaults.Web) { WriteIndented = true };
+        options.Converters.Add(new JsonStringEnumConverter(JsonNamingPolicy.CamelCase));
+        return options;
+    }
+}

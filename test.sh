@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The whole test suite, as README.md gives it. Installs and starts what the tests need when it is missing.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+# PostgreSQL for the storage suite: Debian's package, started here when no server answers.
+ensure_postgres() {
+  if [ -n "${NURTURE_TEST_POSTGRES:-}" ]; then return; fi
+  if ! command -v pg_ctlcluster >/dev/null 2>&1 || ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
+    echo "test.sh: installing PostgreSQL (Debian's postgresql package)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  fi
+  local version
+  version=$(ls /usr/lib/postgresql | sort -n | tail -1)
+  if ! pg_lsclusters -h | grep -q "^$version main"; then pg_createcluster "$version" main >/dev/null; fi
+  if ! pg_lsclusters -h | grep -q "^$version main .* online"; then
+    pg_ctlcluster --skip-systemctl-redirect "$version" main start
+  fi
+  for _ in $(seq 1 30); do su postgres -c "psql -qAtc 'select 1'" >/dev/null 2>&1 && break; sleep 1; done
+  su postgres -c "psql -qAtc \"select 1 from pg_roles where rolname='nurture'\"" | grep -q 1 \
+    || su postgres -c "psql -qc \"create role nurture login superuser password 'nurture'\""
+  export NURTURE_TEST_POSTGRES="Host=127.0.0.1;Port=5432;Username=nurture;Password=nurture;Database=postgres"
+}
+
+if [ "${NURTURE_TEST_NO_SERVICES:-}" != "1" ]; then
+  ensure_postgres
+fi
+
+dotnet build Nurture.sln -c Release -warnaserror
+set +e
+dotnet test Nurture.sln -c Release --no-build 2>&1 | tee /tmp/nurture-test.log
+status=${PIPESTATUS[0]}
+set -e
+count() { grep -oE "$1: +[0-9]+" /tmp/nurture-test.log | awk '{ n += $2 } END { print n + 0 }'; }
+passed=$(count Passed); failed=$(count Failed); skipped=$(count Skipped)
+echo "$passed passed, $failed failed, $skipped skipped"
+exit "$status"
