@@ -7,13 +7,14 @@ var root = new RootCommand("Nurture: turns lead events into MQL decisions, nurtu
     ReplayCommand.Create(),
     SampleCommand.Create(),
     DefinitionCommand.Create(),
+    MigrateCommand.Create(),
 };
 
 try
 {
     return await root.Parse(args).InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
 }
-catch (Exception e) when (e is DefinitionException or FileNotFoundException or ArgumentException)
+catch (Exception e) when (e is DefinitionException or SettingsException or FileNotFoundException or ArgumentException)
 {
     await Console.Error.WriteLineAsync(e.Message);
     return 2;

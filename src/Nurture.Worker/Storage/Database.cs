@@ -1,0 +1,159 @@
+using System.Data.Common;
+using System.Reflection;
+using Dapper;
+using DbUp;
+using DbUp.Engine;
+using Microsoft.Data.SqlClient;
+using Microsoft.Data.Sqlite;
+using Npgsql;
+
+namespace Nurture.Worker.Storage;
+
+public enum DatabaseProvider
+{
+    Sqlite,
+    PostgreSql,
+    SqlServer,
+}
+
+/// <summary>Settings under Nurture:Database (the connection string is ConnectionStrings:Nurture).</summary>
+public sealed class DatabaseOptions
+{
+    public const string Section = "Nurture:Database";
+    public const string DefaultSqlite = "Data Source=nurture.db";
+
+    public DatabaseProvider Provider { get; set; } = DatabaseProvider.Sqlite;
+}
+
+/// <summary>One database: opens connections for its provider and migrates its schema with DbUp.</summary>
+public sealed class Database
+{
+    static Database()
+    {
+        DefaultTypeMap.MatchNamesWithUnderscores = true;
+        SqlMapper.RemoveTypeMap(typeof(DateTimeOffset));
+        SqlMapper.RemoveTypeMap(typeof(Guid));
+        SqlMapper.AddTypeHandler(new DateTimeOffsetHandler());
+        SqlMapper.AddTypeHandler(new GuidHandler());
+    }
+
+    public Database(DatabaseProvider provider, string connectionString)
+    {
+        Provider = provider;
+        ConnectionString = provider == DatabaseProvider.Sqlite ? WithSqliteDefaults(connectionString) : connectionString;
+        Dialect = SqlDialect.For(provider);
+    }
+
+    public DatabaseProvider Provider { get; }
+    public string ConnectionString { get; }
+    public SqlDialect Dialect { get; }
+
+    public async Task<DbConnection> OpenAsync(CancellationToken cancel = default)
+    {
+        DbConnection connection = Provider switch
+        {
+            DatabaseProvider.Sqlite => new SqliteConnection(ConnectionString),
+            DatabaseProvider.PostgreSql => new NpgsqlConnection(ConnectionString),
+            DatabaseProvider.SqlServer => new SqlConnection(ConnectionString),
+            _ => throw new InvalidOperationException($"Unknown provider {Provider}."),
+        };
+        await connection.OpenAsync(cancel);
+        if (Provider == DatabaseProvider.Sqlite)
+        {
+            // WAL lets readers work while one writer commits; the busy timeout makes writers queue instead of failing.
+            await connection.ExecuteAsync("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=10000; PRAGMA synchronous=NORMAL;");
+        }
+        return connection;
+    }
+
+    /// <summary>Applies the provider's scripts that have not run yet (Storage/Scripts/{Provider}); returns their names.</summary>
+    public IReadOnlyList<string> Migrate(Func<string, bool>? onlyScripts = null, Action<string>? log = null)
+    {
+        var folder = $".Storage.Scripts.{Provider}.";
+        bool Pick(string name) => name.Contains(folder, StringComparison.Ordinal) && (onlyScripts?.Invoke(name) ?? true);
+        var builder = Provider switch
+        {
+            DatabaseProvider.Sqlite => DeployChanges.To.SqliteDatabase(ConnectionString),
+            DatabaseProvider.PostgreSql => EnsureThen(() => EnsureDatabase.For.PostgresqlDatabase(ConnectionString), DeployChanges.To.PostgresqlDatabase(ConnectionString)),
+            DatabaseProvider.SqlServer => EnsureThen(() => EnsureDatabase.For.SqlDatabase(ConnectionString), DeployChanges.To.SqlDatabase(ConnectionString)),
+            _ => throw new InvalidOperationException($"Unknown provider {Provider}."),
+        };
+        var upgrade = builder
+            .WithScriptsEmbeddedInAssembly(Assembly.GetExecutingAssembly(), Pick)
+            .WithTransactionPerScript()
+            .LogTo(new DbUpLog(log))
+            .Build();
+        var result = upgrade.PerformUpgrade();
+        if (!result.Successful)
+        {
+            throw new InvalidOperationException($"Migrating the {Provider} database failed in {result.ErrorScript?.Name ?? "a script"}: {result.Error?.Message}", result.Error);
+        }
+        return result.Scripts.Select(s => ShortName(s.Name)).ToList();
+    }
+
+    /// <summary>The scripts this build carries for the provider, in order.</summary>
+    public IReadOnlyList<string> Scripts() =>
+        Assembly.GetExecutingAssembly().GetManifestResourceNames()
+            .Where(n => n.Contains($".Storage.Scripts.{Provider}.", StringComparison.Ordinal))
+            .Order(StringComparer.Ordinal).Select(ShortName).ToList();
+
+    private static string ShortName(string resource) => resource[(resource.LastIndexOf(".Scripts.", StringComparison.Ordinal) + 9)..];
+
+    private static T EnsureThen<T>(Action ensure, T then)
+    {
+        ensure();
+        return then;
+    }
+
+    private static string WithSqliteDefaults(string connectionString)
+    {
+        var builder = new SqliteConnectionStringBuilder(connectionString) { Pooling = true, DefaultTimeout = 30 };
+        return builder.ToString();
+    }
+
+    private sealed class DbUpLog(Action<string>? log) : DbUp.Engine.Output.IUpgradeLog
+    {
+        public void LogTrace(string format, params object[] args) { }
+        public void LogDebug(string format, params object[] args) { }
+        public void LogInformation(string format, params object[] args) => log?.Invoke(string.Format(System.Globalization.CultureInfo.InvariantCulture, format, args));
+        public void LogWarning(string format, params object[] args) => log?.Invoke(string.Format(System.Globalization.CultureInfo.InvariantCulture, format, args));
+        public void LogError(string format, params object[] args) => log?.Invoke(string.Format(System.Globalization.CultureInfo.InvariantCulture, format, args));
+        public void LogError(Exception ex, string format, params object[] args) => log?.Invoke(string.Format(System.Globalization.CultureInfo.InvariantCulture, format, args) + ": " + ex.Message);
+    }
+}
+
+/// <summary>Times are stored in UTC: as fixed-width ISO 8601 text on SQLite (so text order is time order), natively elsewhere.</summary>
+internal sealed class DateTimeOffsetHandler : SqlMapper.TypeHandler<DateTimeOffset>
+{
+    public const string SqliteFormat = "yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'";
+
+    public override void SetValue(System.Data.IDbDataParameter parameter, DateTimeOffset value)
+    {
+        parameter.Value = parameter is SqliteParameter
+            ? value.UtcDateTime.ToString(SqliteFormat, System.Globalization.CultureInfo.InvariantCulture)
+            : value.ToUniversalTime();
+    }
+
+    public override DateTimeOffset Parse(object value) => value switch
+    {
+        DateTimeOffset d => d,
+        DateTime d => new DateTimeOffset(DateTime.SpecifyKind(d, DateTimeKind.Utc)),
+        string s => DateTimeOffset.Parse(s, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal),
+        _ => throw new InvalidCastException($"Cannot read a time from {value.GetType().Name}."),
+    };
+}
+
+/// <summary>Ids are text on SQLite and native uuid / uniqueidentifier elsewhere.</summary>
+internal sealed class GuidHandler : SqlMapper.TypeHandler<Guid>
+{
+    public override void SetValue(System.Data.IDbDataParameter parameter, Guid value) =>
+        parameter.Value = parameter is SqliteParameter ? value.ToString("D") : value;
+
+    public override Guid Parse(object value) => value switch
+    {
+        Guid g => g,
+        string s => Guid.Parse(s),
+        byte[] b => new Guid(b),
+        _ => throw new InvalidCastException($"Cannot read an id from {value.GetType().Name}."),
+    };
+}

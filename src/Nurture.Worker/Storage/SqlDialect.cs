@@ -1,0 +1,136 @@
+using System.Data.Common;
+using Microsoft.Data.SqlClient;
+using Microsoft.Data.Sqlite;
+using Npgsql;
+
+namespace Nurture.Worker.Storage;
+
+/// <summary>
+/// The few statements that differ between providers, in one place. Everything else in <see cref="LeadStore"/> is
+/// plain SQL that all three accept.
+/// </summary>
+public sealed class SqlDialect
+{
+    private SqlDialect(DatabaseProvider provider) => Provider = provider;
+
+    public DatabaseProvider Provider { get; }
+
+    public static SqlDialect For(DatabaseProvider provider) => new(provider);
+
+    /// <summary>The inbox: records an event unless its id is there already. One row affected means "new".</summary>
+    public string InsertEventIfNew => Provider switch
+    {
+        DatabaseProvider.PostgreSql => """
+            INSERT INTO lead_events (event_id, lead_id, type, occurred_at, received_at, payload)
+            VALUES (@EventId, @LeadId, @Type, @OccurredAt, @ReceivedAt, @Payload)
+            ON CONFLICT (event_id) DO NOTHING
+            """,
+        DatabaseProvider.SqlServer => """
+            INSERT INTO lead_events (event_id, lead_id, type, occurred_at, received_at, payload)
+            SELECT @EventId, @LeadId, @Type, @OccurredAt, @ReceivedAt, @Payload
+            WHERE NOT EXISTS (SELECT 1 FROM lead_events WITH (UPDLOCK, HOLDLOCK) WHERE event_id = @EventId)
+            """,
+        _ => """
+            INSERT OR IGNORE INTO lead_events (event_id, lead_id, type, occurred_at, received_at, payload)
+            VALUES (@EventId, @LeadId, @Type, @OccurredAt, @ReceivedAt, @Payload)
+            """,
+    };
+
+    public string InsertStepIfNew => Provider switch
+    {
+        DatabaseProvider.PostgreSql => """
+            INSERT INTO nurture_steps (lead_id, track, enrolment, step, template, due_at, status, attempts)
+            VALUES (@LeadId, @Track, @Enrolment, @Step, @Template, @DueAt, 'pending', 0)
+            ON CONFLICT (lead_id, track, enrolment, step) DO NOTHING
+            """,
+        DatabaseProvider.SqlServer => """
+            INSERT INTO nurture_steps (lead_id, track, enrolment, step, template, due_at, status, attempts)
+            SELECT @LeadId, @Track, @Enrolment, @Step, @Template, @DueAt, 'pending', 0
+            WHERE NOT EXISTS (SELECT 1 FROM nurture_steps WITH (UPDLOCK, HOLDLOCK)
+                              WHERE lead_id = @LeadId AND track = @Track AND enrolment = @Enrolment AND step = @Step)
+            """,
+        _ => """
+            INSERT OR IGNORE INTO nurture_steps (lead_id, track, enrolment, step, template, due_at, status, attempts)
+            VALUES (@LeadId, @Track, @Enrolment, @Step, @Template, @DueAt, 'pending', 0)
+            """,
+    };
+
+    public string InsertSuppressionIfNew => Provider switch
+    {
+        DatabaseProvider.PostgreSql => "INSERT INTO suppressions (email_hash, reason, at) VALUES (@EmailHash, @Reason, @At) ON CONFLICT (email_hash) DO NOTHING",
+        DatabaseProvider.SqlServer => """
+            INSERT INTO suppressions (email_hash, reason, at)
+            SELECT @EmailHash, @Reason, @At
+            WHERE NOT EXISTS (SELECT 1 FROM suppressions WITH (UPDLOCK, HOLDLOCK) WHERE email_hash = @EmailHash)
+            """,
+        _ => "INSERT OR IGNORE INTO suppressions (email_hash, reason, at) VALUES (@EmailHash, @Reason, @At)",
+    };
+
+    /// <summary>
+    /// Claims up to @Max due steps (pending and due, or claimed by someone whose lease ran out) for @Claimer until @Until.
+    /// PostgreSQL skips rows another claimer holds (FOR UPDATE SKIP LOCKED); SQL Server reads past them
+    /// (UPDLOCK, READPAST, ROWLOCK); SQLite runs it inside an immediate transaction, which admits one writer at a time.
+    /// </summary>
+    public string ClaimDueSteps => Provider switch
+    {
+        DatabaseProvider.PostgreSql => """
+            UPDATE nurture_steps SET status = 'claimed', claimed_by = @Claimer, claim_until = @Until, attempts = attempts + 1
+            WHERE id IN (
+                SELECT id FROM nurture_steps
+                WHERE (status = 'pending' AND due_at <= @Now) OR (status = 'claimed' AND claim_until < @Now)
+                ORDER BY due_at
+                LIMIT @Max
+                FOR UPDATE SKIP LOCKED)
+            RETURNING id, lead_id, track, enrolment, step, template, due_at, attempts
+            """,
+        DatabaseProvider.SqlServer => """
+            WITH due AS (
+                SELECT TOP (@Max) id, status, claimed_by, claim_until, attempts
+                FROM nurture_steps WITH (UPDLOCK, READPAST, ROWLOCK)
+                WHERE (status = 'pending' AND due_at <= @Now) OR (status = 'claimed' AND claim_until < @Now)
+                ORDER BY due_at)
+            UPDATE due SET status = 'claimed', claimed_by = @Claimer, claim_until = @Until, attempts = attempts + 1
+            OUTPUT inserted.id, inserted.lead_id, inserted.track, inserted.enrolment, inserted.step, inserted.template, inserted.due_at, inserted.attempts
+            """,
+        _ => """
+            UPDATE nurture_steps SET status = 'claimed', claimed_by = @Claimer, claim_until = @Until, attempts = attempts + 1
+            WHERE id IN (
+                SELECT id FROM nurture_steps
+                WHERE (status = 'pending' AND due_at <= @Now) OR (status = 'claimed' AND claim_until < @Now)
+                ORDER BY due_at
+                LIMIT @Max)
+            RETURNING id, lead_id, track, enrolment, step, template, due_at, attempts
+            """,
+    };
+
+    /// <summary>The oldest unpublished outbox rows.</summary>
+    public string ReadOutbox => Provider switch
+    {
+        DatabaseProvider.SqlServer => "SELECT TOP (@Max) id, message_id, type, payload FROM outbox WHERE published_at IS NULL ORDER BY id",
+        _ => "SELECT id, message_id, type, payload FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT @Max",
+    };
+
+    /// <summary>Marks outbox rows published; Npgsql takes the id list as an array, the others as Dapper's expanded list.</summary>
+    public string MarkPublished => Provider == DatabaseProvider.PostgreSql
+        ? "UPDATE outbox SET published_at = @at WHERE id = ANY(@ids)"
+        : "UPDATE outbox SET published_at = @at WHERE id IN @ids";
+
+    /// <summary>Another writer inserted the same key first: for a lead row that is a version conflict.</summary>
+    public static bool IsUniqueViolation(DbException e) => e switch
+    {
+        SqliteException s => s.SqliteErrorCode == 19,
+        PostgresException p => p.SqlState == PostgresErrorCodes.UniqueViolation,
+        SqlException s => s.Number is 2627 or 2601,
+        _ => false,
+    };
+
+    /// <summary>Errors worth retrying the whole transaction for: deadlocks, serialization failures, a busy SQLite file.</summary>
+    public static bool IsTransient(DbException e) => e switch
+    {
+        SqliteException s => s.SqliteErrorCode is 5 or 6,
+        PostgresException p => p.SqlState is PostgresErrorCodes.SerializationFailure or PostgresErrorCodes.DeadlockDetected,
+        NpgsqlException n => n.IsTransient,
+        SqlException s => s.Number is 1205 or -2 or 40613 or 40501,
+        _ => e.IsTransient,
+    };
+}
