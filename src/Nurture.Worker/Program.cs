@@ -8,6 +8,7 @@ var root = new RootCommand("Nurture: turns lead events into MQL decisions, nurtu
     SampleCommand.Create(),
     DefinitionCommand.Create(),
     MigrateCommand.Create(),
+    IngestCommand.Create(),
 };
 
 try

@@ -40,7 +40,13 @@ public sealed class Database
     public Database(DatabaseProvider provider, string connectionString)
     {
         Provider = provider;
-        ConnectionString = provider == DatabaseProvider.Sqlite ? WithSqliteDefaults(connectionString) : connectionString;
+        // Parsing here makes a malformed connection string fail at start-up, not at the first event.
+        ConnectionString = provider switch
+        {
+            DatabaseProvider.Sqlite => WithSqliteDefaults(connectionString),
+            DatabaseProvider.PostgreSql => new NpgsqlConnectionStringBuilder(connectionString).ConnectionString,
+            _ => new SqlConnectionStringBuilder(connectionString).ConnectionString,
+        };
         Dialect = SqlDialect.For(provider);
     }
 

@@ -1,0 +1,59 @@
+using System.CommandLine;
+using System.Text.Json;
+using Nurture.Contracts;
+using Nurture.Core;
+using Nurture.Worker.Storage;
+
+namespace Nurture.Worker.Cli;
+
+/// <summary>
+/// `ingest`: stores NDJSON events in the configured database (SQLite in the working folder by default) through the
+/// same store the worker uses, then reports the funnel and MQL value from the database. Running it twice applies nothing twice.
+/// </summary>
+public static class IngestCommand
+{
+    public static Command Create()
+    {
+        var events = new Argument<FileInfo?>("events") { Description = "NDJSON file of events; '-' or nothing reads standard input.", Arity = ArgumentArity.ZeroOrOne };
+        var batch = new Option<int>("--batch") { Description = "Events per transaction.", DefaultValueFactory = _ => 500 };
+        var command = new Command("ingest", "Store events in the database (migrating it first) and print the funnel and MQL value read back from it, as JSON.") { events, batch };
+        command.SetAction(async (parse, cancel) =>
+        {
+            var configuration = Settings.Load();
+            var definition = DefinitionSettings.Load(configuration);
+            var database = Settings.Database(configuration);
+            database.Migrate();
+            var store = new LeadStore(database);
+            var file = parse.GetValue(events);
+            using var reader = file is null || file.Name == "-" ? Console.In : new StreamReader(file.Exists ? file.OpenRead() : throw new FileNotFoundException($"The events file '{file.FullName}' does not exist."));
+            var (messages, rejected) = await ReplayCommand.ReadAsync(reader, cancel);
+            var now = DateTimeOffset.UtcNow;
+            foreach (var line in rejected) await store.RecordRejectedAsync("ingest", $"line {line.Line}: {line.Reason}", "", now, cancel);
+
+            int applied = 0, duplicates = 0;
+            foreach (var chunk in messages.Chunk(Math.Max(1, parse.GetValue(batch))))
+            {
+                var results = await store.ApplyWithRetryAsync(chunk, definition, now, cancel: cancel);
+                applied += results.Count(r => !r.Duplicate);
+                duplicates += results.Count(r => r.Duplicate);
+            }
+
+            var latest = messages.Count > 0 ? messages.Max(m => m.OccurredAt) : now;
+            var cohorts = await store.ReadCohortsAsync(latest.AddDays(-definition.Value.SalesCycleDays), cancel);
+            var overall = new CohortCounts(null, cohorts.Sum(c => c.Mqls), cohorts.Sum(c => c.Customers), cohorts.Sum(c => c.Revenue));
+            var output = new
+            {
+                Database = database.Provider.ToString(),
+                Applied = applied,
+                Duplicates = duplicates,
+                Rejected = rejected,
+                Funnel = await store.ReadFunnelAsync(cancel),
+                MqlValue = MqlValue.Estimate(overall, definition.Value),
+                MqlValueBySource = cohorts.Select(c => MqlValue.Estimate(c, definition.Value)).ToList(),
+            };
+            Console.Out.WriteLine(JsonSerializer.Serialize(output, ReplayCommand.OutputOptions));
+            return 0;
+        });
+        return command;
+    }
+}

@@ -1,0 +1,85 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Nurture.Worker.Storage;
+
+namespace Nurture.Worker.Tests;
+
+/// <summary>The worker's commands run as a user runs them: the real executable, in a fresh folder.</summary>
+public class When_a_user_runs_the_commands
+{
+    private static readonly string Sample = Path.Combine(FindRoot(), "samples", "events.ndjson");
+
+    private static string FindRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "Nurture.sln"))) return dir.FullName;
+        }
+        throw new InvalidOperationException("Nurture.sln not found.");
+    }
+
+    private static async Task<(int Code, string Out, string Error)> Run(string folder, params string[] args)
+    {
+        var start = new ProcessStartInfo("dotnet") { WorkingDirectory = folder, RedirectStandardOutput = true, RedirectStandardError = true };
+        start.ArgumentList.Add(typeof(LeadStore).Assembly.Location);
+        foreach (var arg in args) start.ArgumentList.Add(arg);
+        start.Environment.Remove("Nurture__Database__Provider");
+        start.Environment.Remove("ConnectionStrings__Nurture");
+        using var process = Process.Start(start)!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        return (process.ExitCode, await output, await error);
+    }
+
+    [Fact]
+    public async Task Should_ingest_into_sqlite_in_the_working_folder_and_apply_nothing_twice()
+    {
+        var folder = Directory.CreateTempSubdirectory("nurture-ingest-").FullName;
+
+        var first = await Run(folder, "ingest", Sample);
+        var second = await Run(folder, "ingest", Sample);
+
+        Assert.True(first.Code == 0, first.Error);
+        Assert.True(File.Exists(Path.Combine(folder, "nurture.db")));
+        using var a = JsonDocument.Parse(first.Out);
+        using var b = JsonDocument.Parse(second.Out);
+        var lines = File.ReadLines(Sample).Count(l => l.Length > 0);
+        Assert.Equal(lines, a.RootElement.GetProperty("applied").GetInt32());
+        Assert.Equal(0, b.RootElement.GetProperty("applied").GetInt32());
+        Assert.Equal(lines, b.RootElement.GetProperty("duplicates").GetInt32());
+        Assert.Equal(a.RootElement.GetProperty("mqlValue").GetRawText(), b.RootElement.GetProperty("mqlValue").GetRawText());
+        Assert.True(a.RootElement.GetProperty("mqlValue").GetProperty("value").GetDecimal() > 0);
+    }
+
+    [Fact]
+    public async Task Should_stop_with_the_setting_named_when_the_provider_is_wrong()
+    {
+        var folder = Directory.CreateTempSubdirectory("nurture-bad-").FullName;
+        await File.WriteAllTextAsync(Path.Combine(folder, "appsettings.json"), """{ "Nurture": { "Database": { "Provider": "Oracle" } } }""");
+
+        var result = await Run(folder, "migrate");
+
+        Assert.Equal(2, result.Code);
+        Assert.Contains("Nurture:Database:Provider: 'Oracle' is not a provider", result.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Should_replay_to_json_and_list_unreadable_lines_with_their_reason()
+    {
+        var folder = Directory.CreateTempSubdirectory("nurture-replay-").FullName;
+        var events = Path.Combine(folder, "events.ndjson");
+        await File.WriteAllLinesAsync(events, [.. File.ReadLines(Sample).Take(50), """{"type":"LeadCaptured","eventId":"3f1c2b4e-0000-4000-8000-000000000001"}"""]);
+
+        var result = await Run(folder, "replay", events);
+
+        Assert.Equal(0, result.Code);
+        using var json = JsonDocument.Parse(result.Out);
+        var rejected = Assert.Single(json.RootElement.GetProperty("rejected").EnumerateArray());
+        Assert.Equal(51, rejected.GetProperty("line").GetInt32());
+        var reason = rejected.GetProperty("reason").GetString()!;
+        Assert.EndsWith(": required but missing.", reason, StringComparison.Ordinal);
+        Assert.All(new[] { "email", "leadId", "occurredAt", "source", "consent" }, field => Assert.Contains(field, reason, StringComparison.Ordinal));
+        Assert.NotEmpty(json.RootElement.GetProperty("leads").EnumerateArray());
+    }
+}

@@ -1,0 +1,79 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Microsoft.Extensions.Configuration;
+using Nurture.Core;
+using Nurture.Worker.Cli;
+using Nurture.Worker.Storage;
+
+namespace Nurture.Worker.Tests;
+
+public class When_the_worker_reads_its_settings
+{
+    private static string Root()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "Nurture.sln"))) return dir.FullName;
+        }
+        throw new InvalidOperationException("Nurture.sln not found.");
+    }
+
+    private static IConfiguration Config(params (string Key, string? Value)[] values) =>
+        new ConfigurationBuilder().AddInMemoryCollection(values.Select(v => new KeyValuePair<string, string?>(v.Key, v.Value))).Build();
+
+    [Fact]
+    public void Should_show_in_the_example_file_the_definition_the_worker_runs_with()
+    {
+        var example = new ConfigurationBuilder().AddJsonFile(Path.Combine(Root(), "appsettings.example.json")).Build();
+
+        var fromFile = DefinitionSettings.Load(example);
+
+        Assert.Equal(Canonical(DefaultDefinition.Create()), Canonical(fromFile));
+        Assert.Equal(DatabaseProvider.Sqlite, Settings.Database(example).Provider);
+    }
+
+    /// <summary>JSON with object keys sorted: configuration reads dictionary keys in its own order.</summary>
+    private static string Canonical(Definition definition)
+    {
+        static JsonNode? Sort(JsonNode? node) => node switch
+        {
+            JsonObject o => new JsonObject(o.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => KeyValuePair.Create(p.Key, Sort(p.Value?.DeepClone())))),
+            JsonArray a => new JsonArray(a.Select(x => Sort(x?.DeepClone())).ToArray()),
+            _ => node?.DeepClone(),
+        };
+        return Sort(JsonSerializer.SerializeToNode(definition))!.ToJsonString();
+    }
+
+    [Theory]
+    [InlineData("Oracle", null, "Nurture:Database:Provider: 'Oracle' is not a provider")]
+    [InlineData("PostgreSql", null, "ConnectionStrings:Nurture: missing; the PostgreSql provider needs a connection string")]
+    [InlineData("SqlServer", "", "ConnectionStrings:Nurture: missing; the SqlServer provider needs a connection string")]
+    [InlineData("PostgreSql", "Hots=x;;=", "ConnectionStrings:Nurture: not a valid PostgreSql connection string")]
+    public void Should_fail_on_a_bad_database_setting_naming_it(string provider, string? connectionString, string expected)
+    {
+        var config = Config(("Nurture:Database:Provider", provider), ("ConnectionStrings:Nurture", connectionString));
+
+        var error = Assert.Throws<SettingsException>(() => Settings.Database(config));
+
+        Assert.StartsWith(expected, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Should_default_to_sqlite_in_the_working_folder()
+    {
+        var database = Settings.Database(Config());
+
+        Assert.Equal(DatabaseProvider.Sqlite, database.Provider);
+        Assert.Contains("nurture.db", database.ConnectionString, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Should_reject_a_configured_definition_naming_the_setting()
+    {
+        var config = Config(("Nurture:Definition:Scoring:HalfLifeDays", "-1"));
+
+        var error = Assert.Throws<DefinitionException>(() => DefinitionSettings.Load(config));
+
+        Assert.Contains("Nurture:Definition:Scoring:HalfLifeDays: (-1) must be zero (no decay) or positive.", error.Message, StringComparison.Ordinal);
+    }
+}
