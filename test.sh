@@ -19,6 +19,9 @@ ensure_postgres() {
   for _ in $(seq 1 30); do su postgres -c "psql -qAtc 'select 1'" >/dev/null 2>&1 && break; sleep 1; done
   su postgres -c "psql -qAtc \"select 1 from pg_roles where rolname='nurture'\"" | grep -q 1 \
     || su postgres -c "psql -qc \"create role nurture login superuser password 'nurture'\""
+  # Each storage test makes its own database; drop the ones earlier runs left behind.
+  su postgres -c "psql -qAtc \"select datname from pg_database where datname like 'nurture_test_%'\"" \
+    | while read -r db; do su postgres -c "dropdb --if-exists $db" || true; done
   export NURTURE_TEST_POSTGRES="Host=127.0.0.1;Port=5432;Username=nurture;Password=nurture;Database=postgres"
 }
 
