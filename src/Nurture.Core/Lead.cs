@@ -69,7 +69,5 @@ public sealed record Lead
     /// <summary>The furthest funnel stage reached (Lead, MQL, SAL, SQL, Customer), for conversion rates.</summary>
     public LeadStage Furthest { get; init; } = LeadStage.Lead;
 
-    public int Engagements => Activities.Values.Sum();
-
     public static Lead New(string id, DateTimeOffset at) => new() { Id = id, FirstSeenAt = at, StageEnteredAt = at };
 }

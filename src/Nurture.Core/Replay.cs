@@ -73,7 +73,7 @@ public static class Replay
     {
         var all = leads.ToList();
         var perStage = Enum.GetValues<LeadStage>().ToDictionary(s => s, s => all.Count(l => l.Stage == s));
-        var reached = Funnel.Stages.ToDictionary(s => s, s => all.Count(l => Array.IndexOf(Funnel.Stages, l.Furthest) >= Array.IndexOf(Funnel.Stages, s)));
+        var furthest = all.GroupBy(l => l.Furthest).ToDictionary(g => g.Key, g => g.Count());
         var cohort = all.Where(l => l.FirstMqlAt is { } at && MqlValue.InCohort(at, now, definition.Value)).ToList();
 
         CohortCounts Count(string? source, IEnumerable<Lead> group)
@@ -95,6 +95,6 @@ public static class Replay
                 return MqlValue.Spend(g.Sum(s => s.Amount), fromChannel.Count(l => l.FirstMqlAt is not null),
                     fromChannel.Count(l => l.DealsWon > 0), fromChannel.Sum(l => l.Revenue));
             });
-        return new ReplaySummary(events, duplicates, ignored, perStage, Funnel.From(reached, perStage), overall, bySource, spendByChannel);
+        return new ReplaySummary(events, duplicates, ignored, perStage, Funnel.From(furthest, perStage), overall, bySource, spendByChannel);
     }
 }

@@ -112,14 +112,17 @@ public static class Funnel
 {
     public static readonly LeadStage[] Stages = [LeadStage.Lead, LeadStage.Mql, LeadStage.Sal, LeadStage.Sql, LeadStage.Customer];
 
-    /// <summary>Builds the funnel from how many leads reached each stage and how many are in it now.</summary>
-    public static IReadOnlyList<FunnelStage> From(IReadOnlyDictionary<LeadStage, int> reached, IReadOnlyDictionary<LeadStage, int> now)
+    /// <summary>
+    /// Builds the funnel from how many leads have each stage as the furthest they reached, and how many are in each
+    /// stage now. A lead reached a stage when its furthest stage is that one or a later one.
+    /// </summary>
+    public static IReadOnlyList<FunnelStage> From(IReadOnlyDictionary<LeadStage, int> furthest, IReadOnlyDictionary<LeadStage, int> now)
     {
         var result = new List<FunnelStage>();
         int? previous = null;
-        foreach (var stage in Stages)
+        foreach (var (i, stage) in Stages.Index())
         {
-            var r = reached.GetValueOrDefault(stage);
+            var r = Stages.Skip(i).Sum(s => furthest.GetValueOrDefault(s));
             result.Add(new FunnelStage(stage, r, now.GetValueOrDefault(stage), previous is > 0 ? Math.Round((double)r / previous.Value, 4) : null));
             previous = r;
         }

@@ -25,7 +25,7 @@ public static class IngestCommand
             database.Migrate();
             var store = new LeadStore(database);
             var file = parse.GetValue(events);
-            using var reader = file is null || file.Name == "-" ? Console.In : new StreamReader(file.Exists ? file.OpenRead() : throw new FileNotFoundException($"The events file '{file.FullName}' does not exist."));
+            using var reader = ReplayCommand.OpenEvents(file);
             var (messages, rejected) = await ReplayCommand.ReadAsync(reader, cancel);
             var now = DateTimeOffset.UtcNow;
             foreach (var line in rejected) await store.RecordRejectedAsync("ingest", $"line {line.Line}: {line.Reason}", "", now, cancel);

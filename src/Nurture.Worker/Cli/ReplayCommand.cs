@@ -24,7 +24,7 @@ public static class ReplayCommand
         {
             var definition = DefinitionSettings.Load(DefinitionSettings.FromFile(parse.GetValue(settings)?.FullName));
             var file = parse.GetValue(events);
-            using var reader = file is null || file.Name == "-" ? Console.In : new StreamReader(OpenOrExplain(file));
+            using var reader = OpenEvents(file);
             var (messages, rejected) = await ReadAsync(reader, cancel);
             var result = Replay.Run(messages, definition, parse.GetValue(now));
             var output = new
@@ -60,8 +60,11 @@ public static class ReplayCommand
         return (messages, rejected);
     }
 
-    private static FileStream OpenOrExplain(FileInfo file) =>
-        file.Exists ? file.OpenRead() : throw new FileNotFoundException($"The events file '{file.FullName}' does not exist. Give an NDJSON file, or '-' to read standard input.");
+    /// <summary>The NDJSON events a command reads: a file, or standard input for '-' or no file.</summary>
+    public static TextReader OpenEvents(FileInfo? file) =>
+        file is null || file.Name == "-" ? Console.In
+        : file.Exists ? new StreamReader(file.OpenRead())
+        : throw new FileNotFoundException($"The events file '{file.FullName}' does not exist. Give an NDJSON file, or '-' to read standard input.");
 
     private static JsonSerializerOptions CreateOutputOptions()
     {

@@ -154,9 +154,7 @@ public sealed class LeadStore(Database database)
             StoreSql.CountByStage, cancellationToken: cancel))).ToDictionary(r => Enum.Parse<LeadStage>(r.Stage), r => r.Leads);
         var furthest = (await connection.QueryAsync<StageCount>(new CommandDefinition(
             StoreSql.CountByFurthestStage, cancellationToken: cancel))).ToDictionary(r => Enum.Parse<LeadStage>(r.Stage), r => r.Leads);
-        // A lead reached a stage when its furthest stage is that one or a later one.
-        var reached = Funnel.Stages.ToDictionary(s => s, s => Funnel.Stages.SkipWhile(x => x != s).Sum(x => furthest.GetValueOrDefault(x)));
-        return Funnel.From(reached, now);
+        return Funnel.From(furthest, now);
     }
 
     /// <summary>The MQL cohorts old enough to count (first MQL before <paramref name="cutoff"/>), per source, counted in SQL.</summary>
