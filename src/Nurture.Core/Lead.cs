@@ -68,6 +68,9 @@ public sealed record Lead
     public string? DefinitionVersion { get; init; }
     /// <summary>The furthest funnel stage reached (Lead, MQL, SAL, SQL, Customer), for conversion rates.</summary>
     public LeadStage Furthest { get; init; } = LeadStage.Lead;
+    /// <summary>The latest event applied, in history order (time, then event id): an older one arriving later is a late event.</summary>
+    public DateTimeOffset? LastEventAt { get; init; }
+    public Guid LastEventId { get; init; }
 
     public static Lead New(string id, DateTimeOffset at) => new() { Id = id, FirstSeenAt = at, StageEnteredAt = at };
 }

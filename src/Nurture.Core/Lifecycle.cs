@@ -4,6 +4,9 @@ using Nurture.Contracts;
 
 namespace Nurture.Core;
 
+/// <summary>A lead decided again from its history: the decision and every transition with the event that caused it.</summary>
+public sealed record RebuiltLead(LeadDecision Decision, IReadOnlyList<(Guid Cause, StageTransition Transition)> Transitions);
+
 public sealed record StageTransition(LeadStage From, LeadStage To, DateTimeOffset At, string Reason, string DefinitionVersion, IReadOnlyList<LeadStage> Skipped);
 
 /// <summary>What nurture should do after a decision.</summary>
@@ -142,8 +145,63 @@ public static class Lifecycle
                 break;
         }
 
-        return step.Finish();
+        var decision = step.Finish();
+        return IsLate(decision.Lead, e) ? decision : decision with { Lead = decision.Lead with { LastEventAt = e.OccurredAt, LastEventId = e.EventId } };
     }
+
+    /// <summary>
+    /// True when <paramref name="e"/> comes before the latest event already applied to the lead, in history order
+    /// (time, then event id, as <see cref="Replay"/> orders them). Redelivery and competing consumers make this common.
+    /// </summary>
+    public static bool IsLate(Lead? lead, LeadEvent e) =>
+        lead?.LastEventAt is { } last && (e.OccurredAt < last || e.OccurredAt == last && e.EventId.CompareTo(lead.LastEventId) < 0);
+
+    /// <summary>Puts a lead's events in history order (time, then event id) and decides each in turn, as if they had arrived in order.</summary>
+    public static IReadOnlyList<(LeadEvent Event, LeadDecision Decision)> Rebuild(IEnumerable<LeadEvent> history, Definition definition)
+    {
+        var ordered = history.DistinctBy(e => e.EventId).ToList();
+        ordered.Sort(InHistoryOrder);
+        var steps = new List<(LeadEvent, LeadDecision)>(ordered.Count);
+        Lead? lead = null;
+        foreach (var e in ordered)
+        {
+            var decision = Decide(lead, e, definition);
+            steps.Add((e, decision));
+            lead = decision.Lead;
+        }
+        return steps;
+    }
+
+    /// <summary>
+    /// The decision for a late event: the lead's whole history (which includes <paramref name="late"/>) is decided again in
+    /// order, so the result is what in-order delivery would have given. The transitions are the rebuilt history's; the
+    /// messages are those of the rebuilt steps from the late event on; nurture changes by what differs from <paramref name="before"/>.
+    /// </summary>
+    public static RebuiltLead Redecide(Lead before, IEnumerable<LeadEvent> history, LeadEvent late, Definition definition)
+    {
+        var steps = Rebuild(history, definition).ToList();
+        if ( !steps.Any(s => s.Event.EventId == late.EventId)) throw new ArgumentException($"The history of lead '{before.Id}' does not hold event {late.EventId}.", nameof(history));
+        var after = steps[^1].Decision;
+        var from = steps.FindIndex(s => s.Event.EventId == late.EventId);
+        var outgoing = steps.Skip(from).SelectMany(s => s.Decision.Outgoing).ToList();
+        var transitions = steps.SelectMany(s => s.Decision.Transitions.Select(t => (s.Event.EventId, t))).ToList();
+
+        var (nurture, reason) = (NurtureChange.None, (string?)null);
+        if (InNurture(before, definition) && !InNurture(after.Lead, definition)) (nurture, reason) = (NurtureChange.Exit, "left nurture when a late event re-ordered the history");
+        else if (!InNurture(before, definition) && InNurture(after.Lead, definition) || after.Lead.Stage == LeadStage.Recycled && before.Stage != LeadStage.Recycled)
+        {
+            (nurture, reason) = (NurtureChange.Enrol, "entered nurture when a late event re-ordered the history");
+        }
+        var decision = new LeadDecision(after.Lead, after.Score, transitions.Select(t => t.t).ToList(), outgoing, nurture,
+            after.Lead == before ? steps[from].Decision.Ignored ?? "nothing changed" : null) { NurtureReason = reason };
+        return new RebuiltLead(decision, transitions);
+    }
+
+    private static bool InNurture(Lead lead, Definition definition) =>
+        lead.Captured && !lead.Erased && !lead.Unsubscribed && !lead.HardBounced && !definition.Nurture.GoalStages.Contains(lead.Stage);
+
+    private static int InHistoryOrder(LeadEvent a, LeadEvent b) =>
+        a.OccurredAt != b.OccurredAt ? a.OccurredAt.CompareTo(b.OccurredAt) : a.EventId.CompareTo(b.EventId);
 
     /// <summary>Re-score at <paramref name="now"/> with no new event: an MQL sales has not accepted whose interest cooled below the definition's floor goes back to Lead.</summary>
     public static LeadDecision Rescore(Lead lead, DateTimeOffset now, Definition definition, Guid causeId)

@@ -74,6 +74,64 @@ public class When_histories_arrive_in_any_order
             && b.Summary.Events == events.Count;
     }
 
+    [Property(MaxTest = 100)]
+    public bool Applying_out_of_order_like_the_worker_ends_where_replay_ends(int seed, int shuffle)
+    {
+        // The worker decides an in-order event on its own and a late one by deciding the lead's stored history again.
+        var events = RandomHistory(seed).OfType<LeadEvent>().ToList();
+        var definition = DefaultDefinition.Create();
+        var leads = new Dictionary<string, Lead>();
+        var history = new Dictionary<string, List<LeadEvent>>();
+        foreach (var e in Shuffled(events, shuffle))
+        {
+            var stored = history.TryGetValue(e.LeadId, out var h) ? h : history[e.LeadId] = [];
+            stored.Add(e);
+            var before = leads.GetValueOrDefault(e.LeadId);
+            if (before is not null && Lifecycle.IsLate(before, e))
+            {
+                leads[e.LeadId] = Lifecycle.Redecide(before, stored, e, definition).Decision.Lead;
+            }
+            else
+            {
+                leads[e.LeadId] = Lifecycle.Decide(before, e, definition).Lead;
+            }
+        }
+
+        var inOrder = Replay.Run(events, definition).Leads.ToDictionary(o => o.LeadId);
+        var now = events.Max(e => e.OccurredAt);
+        return leads.Values.All(lead =>
+        {
+            var after = Lifecycle.Rescore(lead, now, definition, Guid.Empty).Lead;
+            var expected = inOrder[lead.Id];
+            return after.Stage == expected.Stage && Scoring.Score(after, now, definition).Total == expected.Score;
+        });
+    }
+
+    [Fact]
+    public void A_late_sales_rejection_recycles_the_lead_once_the_history_is_in_order()
+    {
+        var given = new Given();
+        var captured = given.Captured();
+        var trial = given.After(TimeSpan.FromHours(1)).Did(ActivityType.TrialStarted);
+        var demo = given.After(TimeSpan.FromHours(1)).Did(ActivityType.DemoRequested);
+        var rejected = given.After(TimeSpan.FromHours(1)).Rejected();
+        Assert.Equal(LeadStage.Recycled, given.Apply(null, captured, trial, demo, rejected).Lead.Stage);
+
+        // The rejection arrives before the demo request that made the lead an MQL: on its own it does not fit.
+        var early = given.Apply(null, captured, trial, rejected);
+        Assert.NotNull(early.Ignored);
+        Assert.Equal(LeadStage.Lead, early.Lead.Stage);
+        Assert.True(Lifecycle.IsLate(early.Lead, demo));
+        var late = Lifecycle.Redecide(early.Lead, [captured, trial, rejected, demo], demo, given.Definition);
+
+        Assert.Equal(LeadStage.Recycled, late.Decision.Lead.Stage);
+        Assert.Equal([LeadStage.Mql, LeadStage.Recycled], late.Decision.Transitions.Select(t => t.To));
+        Assert.Contains(late.Decision.Outgoing, m => m is LeadHandedToSales);
+        Assert.Contains(late.Decision.Outgoing, m => m is LeadStageChanged { To: LeadStage.Recycled });
+        Assert.Equal(NurtureChange.Enrol, late.Decision.Nurture);
+        Assert.Equal(rejected.EventId, late.Transitions[^1].Cause);
+    }
+
     private static string Describe(LeadOutcome o) =>
         $"{o.LeadId}|{o.Stage}|{o.Score}|{string.Join(";", o.Explanation)}|{string.Join(";", o.Transitions.Select(t => $"{t.From}>{t.To}@{t.At:O}"))}";
 

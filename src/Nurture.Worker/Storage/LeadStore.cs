@@ -227,23 +227,44 @@ public sealed class LeadStore(Database database)
 
             var stored = await LoadAsync(lead.LeadId);
             if (afterLeadRead is not null) await afterLeadRead(lead.LeadId);
+            if (stored is not null && Lifecycle.IsLate(stored.Lead, lead)) return await ApplyLateAsync(stored, lead);
             var decision = Lifecycle.Decide(stored?.Lead, lead, definition);
             await SaveLeadAsync(stored, decision);
             await Execute(StoreSql.UpdateEventOutcome, new { outcome = Outcome(decision), lead.EventId });
 
-            foreach (var t in decision.Transitions)
-            {
-                await Execute(StoreSql.InsertTransition, new
-                {
-                    lead.LeadId, lead.EventId, From = t.From.ToString(), To = t.To.ToString(), t.At, Reason = Truncate(t.Reason),
-                    Skipped = string.Join(",", t.Skipped), t.DefinitionVersion, decision.Lead.Profile.Source,
-                });
-            }
+            foreach (var t in decision.Transitions) await InsertTransitionAsync(lead.LeadId, lead.EventId, t, decision.Lead.Profile.Source);
             foreach (var outgoing in decision.Outgoing) await AddToOutboxAsync(outgoing);
             await NurtureAsync(lead, decision);
             await SideRecordsAsync(lead, stored?.Lead, decision);
             return new AppliedEvent(message, false, decision);
         }
+
+        /// <summary>
+        /// An event older than the lead's latest: the stored history (which now holds it) is decided again in order, so
+        /// competing consumers and redelivery end where in-order delivery would. The transitions are replaced by the rebuilt ones.
+        /// </summary>
+        private async Task<AppliedEvent> ApplyLateAsync(StoredLead stored, LeadEvent late)
+        {
+            var payloads = await connection.QueryAsync<string>(new CommandDefinition(
+                StoreSql.SelectHistory, new { leadId = late.LeadId }, transaction, cancellationToken: cancel));
+            var rebuilt = Lifecycle.Redecide(stored.Lead, payloads.Select(EventJson.Parse).OfType<LeadEvent>(), late, definition);
+            var decision = rebuilt.Decision;
+            await SaveLeadAsync(stored, decision);
+            await Execute(StoreSql.UpdateEventOutcome, new { outcome = Truncate("late, history decided again: " + Outcome(decision)), late.EventId });
+
+            await Execute(StoreSql.DeleteTransitions, new { leadId = late.LeadId });
+            foreach (var (cause, t) in rebuilt.Transitions) await InsertTransitionAsync(late.LeadId, cause, t, decision.Lead.Profile.Source);
+            foreach (var outgoing in decision.Outgoing) await AddToOutboxAsync(outgoing, ifNew: true);
+            await NurtureAsync(late, decision);
+            await SideRecordsAsync(late, stored.Lead, decision);
+            return new AppliedEvent(late, false, decision);
+        }
+
+        private Task<int> InsertTransitionAsync(string leadId, Guid cause, StageTransition t, string source) => Execute(StoreSql.InsertTransition, new
+        {
+            LeadId = leadId, EventId = cause, From = t.From.ToString(), To = t.To.ToString(), t.At, Reason = Truncate(t.Reason),
+            Skipped = string.Join(",", t.Skipped), t.DefinitionVersion, Source = source,
+        });
 
         private async Task<StoredLead?> LoadAsync(string leadId)
         {
@@ -277,8 +298,8 @@ public sealed class LeadStore(Database database)
             _leads[lead.Id] = new StoredLead(lead, (stored?.Version ?? 0) + 1);
         }
 
-        private Task<int> AddToOutboxAsync(NurtureMessage message) => Execute(
-            StoreSql.InsertOutbox,
+        private Task<int> AddToOutboxAsync(NurtureMessage message, bool ifNew = false) => Execute(
+            ifNew ? dialect.InsertOutboxIfNew : StoreSql.InsertOutbox,
             new { message.EventId, Type = message.GetType().Name, Payload = EventJson.Write(message), CreatedAt = receivedAt });
 
         private async Task NurtureAsync(LeadEvent cause, LeadDecision decision)

@@ -66,6 +66,18 @@ public sealed class SqlDialect
         _ => "INSERT OR IGNORE INTO suppressions (email_hash, reason, at) VALUES (@EmailHash, @Reason, @At)",
     };
 
+    /// <summary>A message a re-decided history may have queued before (same derived id) is queued once.</summary>
+    public string InsertOutboxIfNew => Provider switch
+    {
+        DatabaseProvider.PostgreSql => "INSERT INTO outbox (message_id, type, payload, created_at) VALUES (@EventId, @Type, @Payload, @CreatedAt) ON CONFLICT (message_id) DO NOTHING",
+        DatabaseProvider.SqlServer => """
+            INSERT INTO outbox (message_id, type, payload, created_at)
+            SELECT @EventId, @Type, @Payload, @CreatedAt
+            WHERE NOT EXISTS (SELECT 1 FROM outbox WITH (UPDLOCK, HOLDLOCK) WHERE message_id = @EventId)
+            """,
+        _ => "INSERT OR IGNORE INTO outbox (message_id, type, payload, created_at) VALUES (@EventId, @Type, @Payload, @CreatedAt)",
+    };
+
     /// <summary>
     /// Claims up to @Max due steps (pending and due, or claimed by someone whose lease ran out) for @Claimer until @Until.
     /// PostgreSQL skips rows another claimer holds (FOR UPDATE SKIP LOCKED); SQL Server reads past them

@@ -61,6 +61,8 @@ internal static class StoreSql
 
     public const string SelectHistory = "SELECT payload FROM lead_events WHERE lead_id = @leadId ORDER BY occurred_at, event_id";
 
+    public const string DeleteTransitions = "DELETE FROM stage_transitions WHERE lead_id = @leadId";
+
     public const string InsertRejected = "INSERT INTO rejected_events (received_at, origin, reason, payload) VALUES (@at, @origin, @reason, @payload)";
 
     public const string CountSuppressions = "SELECT COUNT(*) FROM suppressions WHERE email_hash = @hash";

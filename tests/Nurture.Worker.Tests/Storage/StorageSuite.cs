@@ -53,6 +53,43 @@ public abstract class StorageSuite(DatabaseProvider provider)
     }
 
     [SkippableFact]
+    public async Task Should_decide_the_history_again_when_an_older_event_arrives_late()
+    {
+        var database = TestDatabase.Create(Provider);
+        var store = Store(database);
+        var captured = Captured("late-1");
+        var trial = Did("late-1", ActivityType.TrialStarted, Now.AddHours(1));
+        var demo = Did("late-1", ActivityType.DemoRequested, Now.AddHours(2));
+        var rejected = new LeadRejectedBySales { EventId = Id(), LeadId = "late-1", OccurredAt = Now.AddHours(3), Reason = "no budget" };
+
+        // The rejection overtakes the demo request that made the lead an MQL, as competing consumers can make it.
+        var early = await Apply(store, captured, trial, rejected);
+        Assert.Equal(LeadStage.Lead, (await store.LoadLeadAsync("late-1"))!.Lead.Stage);
+        await Apply(store, demo);
+
+        var lead = (await store.LoadLeadAsync("late-1"))!.Lead;
+        Assert.Equal(LeadStage.Recycled, lead.Stage);
+        Assert.Equal(Now.AddHours(2), lead.FirstMqlAt);
+        Assert.Equal(["Mql", "Recycled"], await Transitions(database, "late-1"));
+        var outbox = await store.ReadOutboxAsync(1000);
+        Assert.Contains(outbox, m => EventJson.Parse(m.Payload) is LeadStageChanged { LeadId: "late-1", To: LeadStage.Recycled });
+        Assert.Contains(outbox, m => EventJson.Parse(m.Payload) is LeadHandedToSales { LeadId: "late-1" });
+        Assert.Equal(2, await database.CountAsync("SELECT COUNT(*) FROM nurture_steps WHERE lead_id = 'late-1'"));
+        Assert.Equal(1, await database.CountAsync("SELECT COUNT(*) FROM nurture_steps WHERE lead_id = 'late-1' AND status = 'pending'"));
+
+        // Redelivering the late event changes nothing more.
+        Assert.True(Assert.Single(await Apply(store, demo)).Duplicate);
+        Assert.Equal(["Mql", "Recycled"], await Transitions(database, "late-1"));
+        Assert.Contains(early, a => a.Decision?.Ignored is not null);
+    }
+
+    private static async Task<List<string>> Transitions(Database database, string leadId)
+    {
+        await using var connection = await database.OpenAsync();
+        return (await connection.QueryAsync<string>("SELECT to_stage FROM stage_transitions WHERE lead_id = @leadId ORDER BY at", new { leadId })).ToList();
+    }
+
+    [SkippableFact]
     public async Task Should_report_a_redelivered_event_as_a_duplicate_and_apply_it_once()
     {
         var database = TestDatabase.Create(Provider);
