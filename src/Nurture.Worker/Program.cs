@@ -1,8 +1,9 @@
 using System.CommandLine;
 using Nurture.Core;
+using Nurture.Worker;
 using Nurture.Worker.Cli;
 
-var root = new RootCommand("Nurture: turns lead events into MQL decisions, nurture emails and what an MQL is worth.")
+var root = new RootCommand("Nurture: turns lead events into MQL decisions, nurture emails and what an MQL is worth. With no command it runs the worker.")
 {
     ReplayCommand.Create(),
     SampleCommand.Create(),
@@ -11,13 +12,9 @@ var root = new RootCommand("Nurture: turns lead events into MQL decisions, nurtu
     IngestCommand.Create(),
 };
 
-root.SetAction(_ =>
-{
-    // Until the long-running worker lands (bus, nurture emails, HTTP API: issues 4-7), say what there is to run.
-    Console.Error.WriteLine("The long-running worker (event bus, nurture emails, HTTP API) is not part of this build yet.");
-    Console.Error.WriteLine("Run a command instead, e.g. `ingest samples/events.ndjson` or `replay samples/events.ndjson`; `--help` lists them all.");
-    return 2;
-});
+// No command runs the worker. Options the worker's host understands (--urls, --Nurture:Bus:Transport=RabbitMq, ...) pass through.
+root.TreatUnmatchedTokensAsErrors = false;
+root.SetAction((parse, cancel) => WorkerHost.RunAsync([.. parse.UnmatchedTokens], cancel));
 
 try
 {

@@ -54,6 +54,14 @@ public sealed class Database
     public string ConnectionString { get; }
     public SqlDialect Dialect { get; }
 
+    /// <summary>Where the data is, for start-up messages: the SQLite file's full path, or the server and database; never a password.</summary>
+    public string Describe() => Provider switch
+    {
+        DatabaseProvider.Sqlite => $"SQLite {Path.GetFullPath(new SqliteConnectionStringBuilder(ConnectionString).DataSource)}",
+        DatabaseProvider.PostgreSql => new NpgsqlConnectionStringBuilder(ConnectionString) is var b ? $"PostgreSQL {b.Host}:{b.Port}/{b.Database}" : "",
+        _ => new SqlConnectionStringBuilder(ConnectionString) is var s ? $"SQL Server {s.DataSource}/{s.InitialCatalog}" : "",
+    };
+
     public async Task<DbConnection> OpenAsync(CancellationToken cancel = default)
     {
         DbConnection connection = Provider switch

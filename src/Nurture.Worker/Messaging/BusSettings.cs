@@ -1,0 +1,110 @@
+using Microsoft.Extensions.Configuration;
+using Nurture.Worker.Cli;
+
+namespace Nurture.Worker.Messaging;
+
+public enum BusTransport
+{
+    /// <summary>MassTransit's in-memory transport: the embedded default, one process, nothing to install.</summary>
+    InMemory,
+    RabbitMq,
+}
+
+/// <summary>Nurture:Bus and ConnectionStrings:RabbitMq. A value that cannot work stops the worker at start-up, naming the setting.</summary>
+public sealed record BusSettings
+{
+    public const string Section = "Nurture:Bus";
+    public const string DefaultRabbitMq = "amqp://guest:guest@localhost:5672/";
+
+    public BusTransport Transport { get; init; } = BusTransport.InMemory;
+    public Uri RabbitMq { get; init; } = new(DefaultRabbitMq);
+    /// <summary>The durable queue every worker instance consumes (competing consumers).</summary>
+    public string Queue { get; init; } = "nurture-events";
+    /// <summary>The fanout exchange publishers that are not .NET send plain JSON to; bound to <see cref="Queue"/>.</summary>
+    public string Exchange { get; init; } = "nurture.events";
+    /// <summary>Messages the broker hands a worker before it acknowledges any; also how many are in flight at once.</summary>
+    public int Prefetch { get; init; } = 200;
+    /// <summary>Events of one type stored in one transaction.</summary>
+    public int BatchSize { get; init; } = 100;
+    /// <summary>How long a batch waits to fill before it is stored anyway.</summary>
+    public int BatchWaitMs { get; init; } = 100;
+    /// <summary>Batches of one event type stored at the same time by one worker.</summary>
+    public int ConcurrentBatches { get; init; } = 2;
+    /// <summary>Redeliveries (with growing delays) after a database error that may pass, before the event goes to the error queue.</summary>
+    public int Retries { get; init; } = 5;
+    /// <summary>Outbox messages published per round, each confirmed by the broker before the batch is marked published.</summary>
+    public int OutboxBatchSize { get; init; } = 500;
+    /// <summary>How often the outbox is looked at when nothing has nudged it.</summary>
+    public int OutboxPollMs { get; init; } = 1000;
+
+    public static BusSettings Load(IConfiguration configuration)
+    {
+        var section = configuration.GetSection(Section);
+        var defaults = new BusSettings();
+        var transportText = section["Transport"];
+        var transport = BusTransport.InMemory;
+        if (!string.IsNullOrWhiteSpace(transportText) && (!Enum.TryParse(transportText, ignoreCase: true, out transport) || !Enum.IsDefined(transport) || transportText.Any(char.IsDigit)))
+        {
+            throw new SettingsException($"{Section}:Transport: '{transportText}' is not a transport; use InMemory or RabbitMq.");
+        }
+
+        var uriText = configuration.GetConnectionString("RabbitMq");
+        var uri = defaults.RabbitMq;
+        if (!string.IsNullOrWhiteSpace(uriText))
+        {
+            if (!Uri.TryCreate(uriText, UriKind.Absolute, out var parsed) || parsed.Scheme is not ("amqp" or "amqps" or "rabbitmq" or "rabbitmqs"))
+            {
+                throw new SettingsException($"ConnectionStrings:RabbitMq: '{Redact(uriText)}' is not an amqp:// URI (e.g. amqp://user:password@host:5672/vhost).");
+            }
+            uri = parsed;
+        }
+
+        var settings = new BusSettings
+        {
+            Transport = transport,
+            RabbitMq = uri,
+            Queue = Name(section, "Queue", defaults.Queue),
+            Exchange = Name(section, "Exchange", defaults.Exchange),
+            Prefetch = Number(section, "Prefetch", defaults.Prefetch, 1, 10_000),
+            BatchSize = Number(section, "BatchSize", defaults.BatchSize, 1, 5_000),
+            BatchWaitMs = Number(section, "BatchWaitMs", defaults.BatchWaitMs, 1, 60_000),
+            ConcurrentBatches = Number(section, "ConcurrentBatches", defaults.ConcurrentBatches, 1, 64),
+            Retries = Number(section, "Retries", defaults.Retries, 0, 100),
+            OutboxBatchSize = Number(section, "OutboxBatchSize", defaults.OutboxBatchSize, 1, 10_000),
+            OutboxPollMs = Number(section, "OutboxPollMs", defaults.OutboxPollMs, 10, 600_000),
+        };
+        if (settings.Prefetch < settings.BatchSize)
+        {
+            throw new SettingsException($"{Section}:Prefetch: {settings.Prefetch} is below {Section}:BatchSize ({settings.BatchSize}); a batch could never fill. Raise Prefetch or lower BatchSize.");
+        }
+        return settings;
+    }
+
+    /// <summary>The broker address without its password, for logs and messages.</summary>
+    public string Describe() => Transport == BusTransport.InMemory ? "in-memory bus" : $"RabbitMQ {Redact(RabbitMq.ToString())}, queue {Queue}, exchange {Exchange}";
+
+    private static string Redact(string uri) =>
+        Uri.TryCreate(uri, UriKind.Absolute, out var u) && u.UserInfo.Contains(':', StringComparison.Ordinal) ? uri.Replace(u.UserInfo, u.UserInfo.Split(':')[0] + ":***", StringComparison.Ordinal) : uri;
+
+    private static string Name(IConfigurationSection section, string key, string fallback)
+    {
+        var value = section[key];
+        if (value is null) return fallback;
+        if (string.IsNullOrWhiteSpace(value) || value.Length > 200 || value.Any(c => char.IsWhiteSpace(c) || char.IsControl(c)))
+        {
+            throw new SettingsException($"{Section}:{key}: '{value}' is not a usable name (1 to 200 characters, no spaces).");
+        }
+        return value;
+    }
+
+    private static int Number(IConfigurationSection section, string key, int fallback, int min, int max)
+    {
+        var value = section[key];
+        if (value is null) return fallback;
+        if (!int.TryParse(value, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var n) || n < min || n > max)
+        {
+            throw new SettingsException($"{Section}:{key}: '{value}' must be a whole number from {min} to {max}.");
+        }
+        return n;
+    }
+}

@@ -1,0 +1,105 @@
+using System.Text.Json;
+using Dapper;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Configuration.Memory;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Hosting;
+using Nurture.Worker.Cli;
+using Nurture.Worker.Messaging;
+using Nurture.Worker.Metrics;
+using Nurture.Worker.Storage;
+
+namespace Nurture.Worker;
+
+/// <summary>
+/// The long-running worker: consumes lead events from the bus, stores decisions with their outbox, publishes the outbox,
+/// and answers health checks over HTTP. Settings come from appsettings.json in the working folder, the environment and
+/// the command line (ASP.NET's rules); anything that cannot work stops it at start-up, naming the setting.
+/// </summary>
+public static class WorkerHost
+{
+    public const string DefaultUrl = "http://localhost:5080";
+
+    public static WebApplication Build(string[] args, Action<IConfigurationBuilder>? configure = null)
+    {
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = Directory.GetCurrentDirectory() });
+        // Quieter defaults that appsettings.json or the environment can still override.
+        builder.Configuration.Sources.Insert(0, new MemoryConfigurationSource
+        {
+            InitialData = new Dictionary<string, string?> { ["Logging:LogLevel:MassTransit"] = "Warning", ["Logging:LogLevel:Microsoft.AspNetCore"] = "Warning" },
+        });
+        configure?.Invoke(builder.Configuration);
+        if (string.IsNullOrWhiteSpace(builder.Configuration[WebHostDefaults.ServerUrlsKey])) builder.WebHost.UseUrls(DefaultUrl);
+
+        var definition = DefinitionSettings.Load(builder.Configuration);
+        var database = Settings.Database(builder.Configuration);
+        var bus = BusSettings.Load(builder.Configuration);
+        builder.Services
+            .AddSingleton(definition)
+            .AddSingleton(database)
+            .AddSingleton<LeadStore>()
+            .AddSingleton(TimeProvider.System)
+            .AddSingleton<NurtureMetrics>()
+            .AddNurtureBus(bus);
+        // MassTransit adds its bus check with the "ready" tag; the database is the other half of ready.
+        builder.Services.AddHealthChecks().AddCheck<DatabaseHealthCheck>("database", tags: ["ready"]);
+
+        var app = builder.Build();
+        app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false, ResponseWriter = WriteHealth });
+        app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = c => c.Tags.Contains("ready"), ResponseWriter = WriteHealth });
+        return app;
+    }
+
+    /// <summary>Migrates the database, starts, says where everything is, and runs until stopped (Ctrl+C).</summary>
+    public static async Task<int> RunAsync(string[] args, CancellationToken cancel)
+    {
+        await using var app = Build(args);
+        var database = app.Services.GetRequiredService<Database>();
+        database.Migrate();
+        await app.StartAsync(cancel);
+        var bus = app.Services.GetRequiredService<BusSettings>();
+        var definition = app.Services.GetRequiredService<Core.Definition>();
+        Console.Out.WriteLine($"""
+            Nurture worker running. Ctrl+C stops it.
+              database:   {database.Describe()}
+              bus:        {bus.Describe()}
+              definition: {definition.Name} {definition.Version}
+              health:     {string.Join(", ", app.Urls.Select(u => u + "/health/ready"))}
+            """);
+        await app.WaitForShutdownAsync(cancel);
+        return 0;
+    }
+
+    private static Task WriteHealth(HttpContext context, HealthReport report)
+    {
+        context.Response.ContentType = "application/json";
+        return context.Response.WriteAsync(JsonSerializer.Serialize(new
+        {
+            status = report.Status.ToString(),
+            checks = report.Entries.ToDictionary(e => e.Key, e => new { status = e.Value.Status.ToString(), description = e.Value.Description ?? e.Value.Exception?.Message }),
+        }));
+    }
+}
+
+/// <summary>Ready only when the database answers.</summary>
+public sealed class DatabaseHealthCheck(Database database) : IHealthCheck
+{
+    public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            await using var connection = await database.OpenAsync(cancellationToken);
+            await connection.ExecuteScalarAsync<int>(new CommandDefinition("SELECT 1", cancellationToken: cancellationToken));
+            return HealthCheckResult.Healthy($"{database.Provider} answers");
+        }
+        catch (Exception e)
+        {
+            return HealthCheckResult.Unhealthy($"{database.Provider} does not answer: {e.Message}", e);
+        }
+    }
+}
