@@ -39,13 +39,7 @@ public static class WorkerHost
         var definition = DefinitionSettings.Load(builder.Configuration);
         var database = Settings.Database(builder.Configuration);
         var bus = BusSettings.Load(builder.Configuration);
-        builder.Services
-            .AddSingleton(definition)
-            .AddSingleton(database)
-            .AddSingleton<LeadStore>()
-            .AddSingleton(TimeProvider.System)
-            .AddSingleton<NurtureMetrics>()
-            .AddNurtureBus(bus);
+        AddWorker(builder.Services, definition, database, bus);
         // MassTransit adds its bus check with the "ready" tag; the database is the other half of ready.
         builder.Services.AddHealthChecks().AddCheck<DatabaseHealthCheck>("database", tags: ["ready"]);
 
@@ -54,6 +48,17 @@ public static class WorkerHost
         app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = c => c.Tags.Contains("ready"), ResponseWriter = WriteHealth });
         return app;
     }
+
+    /// <summary>What the worker is made of, apart from HTTP. Tests build the same with MassTransit's test harness.</summary>
+    internal static IServiceCollection AddWorker(IServiceCollection services, Core.Definition definition, Database database, BusSettings bus, bool testHarness = false) =>
+        services
+            .AddMetrics()
+            .AddSingleton(definition)
+            .AddSingleton(database)
+            .AddSingleton<LeadStore>()
+            .AddSingleton(TimeProvider.System)
+            .AddSingleton<NurtureMetrics>()
+            .AddNurtureBus(bus, testHarness);
 
     /// <summary>Migrates the database, starts, says where everything is, and runs until stopped (Ctrl+C).</summary>
     public static async Task<int> RunAsync(string[] args, CancellationToken cancel)

@@ -8,13 +8,13 @@ namespace Nurture.Worker.Messaging;
 /// <summary>MassTransit for Nurture: a batch consumer per incoming event type on one queue, on RabbitMQ or in memory.</summary>
 public static class Bus
 {
-    public static IServiceCollection AddNurtureBus(this IServiceCollection services, BusSettings settings)
+    public static IServiceCollection AddNurtureBus(this IServiceCollection services, BusSettings settings, bool testHarness = false)
     {
         services.AddSingleton(settings);
         services.AddSingleton<MessagingHooks>();
         services.AddSingleton<OutboxRelay>();
         services.AddHostedService(sp => sp.GetRequiredService<OutboxRelay>());
-        services.AddMassTransit(x =>
+        Action<IBusRegistrationConfigurator> configure = x =>
         {
             // One consumer per event a publisher may send; the outgoing events are Nurture's own to publish.
             Consume<LeadCaptured>(x, settings);
@@ -53,8 +53,8 @@ public static class Bus
             {
                 x.UsingInMemory((context, bus) => bus.ReceiveEndpoint(settings.Queue, e => Configure(e, context, settings)));
             }
-        });
-        return services;
+        };
+        return testHarness ? services.AddMassTransitTestHarness(configure) : services.AddMassTransit(configure);
     }
 
     private static void Consume<T>(IBusRegistrationConfigurator x, BusSettings settings)

@@ -1,0 +1,235 @@
+using System.Diagnostics.Metrics;
+using System.Text;
+using Dapper;
+using MassTransit;
+using MassTransit.Serialization;
+using MassTransit.Testing;
+using Microsoft.Extensions.DependencyInjection;
+using Nurture.Contracts;
+using Nurture.Core;
+using Nurture.Worker.Messaging;
+using Nurture.Worker.Metrics;
+using Nurture.Worker.Storage;
+using Nurture.Worker.Tests.Storage;
+
+namespace Nurture.Worker.Tests.Messaging;
+
+/// <summary>The consumers on MassTransit's test harness (in-memory transport) with a real SQLite database.</summary>
+public sealed class When_events_arrive_on_the_bus : IAsyncLifetime, IDisposable
+{
+    private static readonly DateTimeOffset Now = new(2026, 3, 2, 9, 30, 0, TimeSpan.Zero);
+    private readonly Database _database = TestDatabase.Create(DatabaseProvider.Sqlite);
+    private readonly Dictionary<string, long> _counters = [];
+    private ServiceProvider _provider = null!;
+    private ITestHarness _harness = null!;
+    private MeterListener _listener = null!;
+    private int _ids;
+
+    public async Task InitializeAsync()
+    {
+        var services = new ServiceCollection().AddLogging();
+        WorkerHost.AddWorker(services, DefaultDefinition.Create(), _database, new BusSettings { BatchWaitMs = 20, OutboxPollMs = 50 }, testHarness: true);
+        _provider = services.BuildServiceProvider(validateScopes: true);
+        var meters = _provider.GetRequiredService<IMeterFactory>();
+        _listener = new MeterListener
+        {
+            InstrumentPublished = (instrument, listener) =>
+            {
+                if (instrument.Meter.Scope == meters && instrument.Meter.Name == NurtureMetrics.MeterName) listener.EnableMeasurementEvents(instrument);
+            },
+        };
+        _listener.SetMeasurementEventCallback<long>((instrument, value, _, _) =>
+        {
+            lock (_counters) _counters[instrument.Name] = _counters.GetValueOrDefault(instrument.Name) + value;
+        });
+        _listener.Start();
+        _harness = _provider.GetRequiredService<ITestHarness>();
+        await _harness.Start();
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _harness.Stop();
+        _listener.Dispose();
+        await _provider.DisposeAsync();
+    }
+
+    public void Dispose() => _listener.Dispose();
+
+    private long Counter(string name)
+    {
+        lock (_counters) return _counters.GetValueOrDefault(name);
+    }
+
+    private Guid Id() => Lifecycle.DerivedId(Guid.Empty, $"bus-test/{++_ids}");
+
+    private LeadCaptured Captured(string leadId, string email = "anna@softwarehaus.example") => new()
+    {
+        EventId = Id(), LeadId = leadId, OccurredAt = Now, Email = email, FirstName = "Anna", Industry = "software",
+        CompanySize = 50, Country = "DE", TimeZone = "Europe/Berlin", Language = "de", Source = "webinar", Consent = true,
+    };
+
+    private LeadActivityRecorded Did(string leadId, ActivityType activity, int minutes) =>
+        new() { EventId = Id(), LeadId = leadId, OccurredAt = Now.AddMinutes(minutes), Activity = activity };
+
+    private Task<long> Count(string sql, object? parameters = null) => _database.CountAsync(sql, parameters);
+
+    [Fact]
+    public async Task Should_store_each_event_and_publish_the_stage_change_from_the_outbox()
+    {
+        await _harness.Bus.Publish(Captured("bus-1"));
+        await _harness.Bus.Publish(Did("bus-1", ActivityType.TrialStarted, 5));
+        await _harness.Bus.Publish(Did("bus-1", ActivityType.DemoRequested, 10));
+
+        var store = _provider.GetRequiredService<LeadStore>();
+        var lead = await Eventually.Until(() => store.LoadLeadAsync("bus-1"), l => l?.Lead.Stage == LeadStage.Mql, what: "bus-1 to become an MQL");
+        Assert.Equal(3, lead!.Version);
+        Assert.True(await _harness.Published.Any<LeadStageChanged>(x => x.Context.Message.LeadId == "bus-1" && x.Context.Message.To == LeadStage.Mql));
+        Assert.True(await _harness.Published.Any<LeadHandedToSales>(x => x.Context.Message.LeadId == "bus-1"));
+        await Eventually.Until(() => Count("SELECT COUNT(*) FROM outbox WHERE published_at IS NULL"), n => n == 0, what: "the outbox to empty");
+        var stageChanged = _harness.Published.Select<LeadStageChanged>().First(x => x.Context.Message.LeadId == "bus-1");
+        Assert.Equal(stageChanged.Context.Message.EventId, stageChanged.Context.MessageId); // the outbox id travels as the message id
+        Assert.Equal(3, Counter("nurture.events.processed"));
+    }
+
+    [Fact]
+    public async Task Should_apply_a_duplicated_event_once_and_count_the_duplicate()
+    {
+        var captured = Captured("bus-2");
+        await _harness.Bus.Publish(captured);
+        await Eventually.Until(() => Count("SELECT COUNT(*) FROM leads WHERE lead_id = 'bus-2'"), n => n == 1, what: "bus-2 stored");
+        await _harness.Bus.Publish(captured);
+
+        await Eventually.Until(() => Task.FromResult(Counter("nurture.events.duplicated")), n => n == 1, what: "the duplicate counted");
+        Assert.Equal(1, await Count("SELECT COUNT(*) FROM lead_events WHERE lead_id = 'bus-2'"));
+        Assert.Equal(1, await Count("SELECT COUNT(*) FROM nurture_steps WHERE lead_id = 'bus-2'"));
+        Assert.Equal(1, (await _provider.GetRequiredService<LeadStore>().LoadLeadAsync("bus-2"))!.Version);
+    }
+
+    [Fact]
+    public async Task Should_apply_once_when_a_batch_fails_after_its_commit_and_is_redelivered()
+    {
+        var hooks = _provider.GetRequiredService<MessagingHooks>();
+        var failures = 0;
+        var seenAgain = new List<AppliedEvent>();
+        hooks.AfterStored = applied =>
+        {
+            if (!applied.Any(a => a.Event is LeadEvent { LeadId: "bus-3" })) return Task.CompletedTask;
+            if (Interlocked.Increment(ref failures) == 1) throw new TimeoutException("the worker died before it acknowledged");
+            lock (seenAgain) seenAgain.AddRange(applied);
+            return Task.CompletedTask;
+        };
+
+        await _harness.Bus.Publish(Captured("bus-3"));
+
+        await Eventually.Until(() => Task.FromResult(Volatile.Read(ref failures)), n => n >= 2, what: "the redelivery");
+        Assert.True(Assert.Single(seenAgain).Duplicate);
+        Assert.Equal(1, await Count("SELECT COUNT(*) FROM lead_events WHERE lead_id = 'bus-3'"));
+        Assert.Equal(1, (await _provider.GetRequiredService<LeadStore>().LoadLeadAsync("bus-3"))!.Version);
+    }
+
+    [Fact]
+    public async Task Should_keep_an_event_over_a_size_limit_in_the_rejected_table_and_send_it_to_the_error_queue()
+    {
+        var tooLong = Captured("bus-4", email: new string('a', 300) + "@example.com");
+        await _harness.Bus.Publish(tooLong);
+        await _harness.Bus.Publish(Captured("bus-5"));
+
+        await Eventually.Until(() => Count("SELECT COUNT(*) FROM leads WHERE lead_id = 'bus-5'"), n => n == 1, what: "the next event stored");
+        await using var connection = await _database.OpenAsync();
+        var reason = await connection.QuerySingleAsync<string>("SELECT reason FROM rejected_events");
+        Assert.StartsWith("email:", reason, StringComparison.Ordinal);
+        Assert.Equal(0, await Count("SELECT COUNT(*) FROM leads WHERE lead_id = 'bus-4'"));
+        Assert.True(await _harness.Sent.Any<LeadCaptured>(x => x.Context.Message.LeadId == "bus-4" && x.Context.DestinationAddress!.AbsolutePath.EndsWith("_error", StringComparison.Ordinal)));
+        Assert.Equal(1, Counter("nurture.events.rejected"));
+    }
+
+    [Fact]
+    public async Task Should_store_spend_and_every_lead_event_type_through_its_consumer()
+    {
+        var leadId = "bus-6";
+        NurtureMessage[] events =
+        [
+            Captured(leadId), Did(leadId, ActivityType.TrialStarted, 1), Did(leadId, ActivityType.DemoRequested, 2),
+            new LeadAcceptedBySales { EventId = Id(), LeadId = leadId, OccurredAt = Now.AddMinutes(3) },
+            new LeadQualifiedBySales { EventId = Id(), LeadId = leadId, OccurredAt = Now.AddMinutes(4) },
+            new DealLost { EventId = Id(), LeadId = leadId, OccurredAt = Now.AddMinutes(5), Reason = "price" },
+            new LeadRejectedBySales { EventId = Id(), LeadId = leadId, OccurredAt = Now.AddMinutes(6), Reason = "timing" },
+            new DealWon { EventId = Id(), LeadId = leadId, OccurredAt = Now.AddMinutes(7), Revenue = 500, Currency = "EUR" },
+            new LeadDisqualified { EventId = Id(), LeadId = leadId, OccurredAt = Now.AddMinutes(8), Reason = "test" },
+            new EmailBounced { EventId = Id(), LeadId = leadId, OccurredAt = Now.AddMinutes(9), Kind = BounceKind.Soft },
+            new LeadUnsubscribed { EventId = Id(), LeadId = leadId, OccurredAt = Now.AddMinutes(10) },
+            new LeadErased { EventId = Id(), LeadId = leadId, OccurredAt = Now.AddMinutes(11) },
+            new CampaignSpendRecorded { EventId = Id(), OccurredAt = Now, Channel = "webinar", Amount = 1000, Currency = "EUR", PeriodStart = new DateOnly(2026, 3, 1), PeriodEnd = new DateOnly(2026, 3, 31) },
+        ];
+        foreach (var e in events) await _harness.Bus.Publish(e, e.GetType());
+
+        await Eventually.Until(() => Count("SELECT COUNT(*) FROM lead_events"), n => n == events.Length, what: "every event stored");
+        Assert.Equal(events.Select(e => e.GetType()).Distinct().Count(), (await ConsumedTypes()).Count);
+        var lead = (await _provider.GetRequiredService<LeadStore>().LoadLeadAsync(leadId))!.Lead;
+        Assert.Equal(LeadStage.Customer, lead.Stage);
+        Assert.True(lead.Erased && lead.Unsubscribed);
+        Assert.Equal(1, await Count("SELECT COUNT(*) FROM spend"));
+        Assert.Equal(1, await Count("SELECT COUNT(*) FROM deals"));
+    }
+
+    private async Task<HashSet<Type>> ConsumedTypes()
+    {
+        var types = new HashSet<Type>();
+        await foreach (var m in _harness.Consumed.SelectAsync(_ => true)) types.Add(m.MessageType);
+        return types;
+    }
+}
+
+/// <summary>The plain-JSON reader that publishers which are not .NET rely on.</summary>
+public class When_plain_json_is_read
+{
+    private const string Good = """{"type":"LeadCaptured","eventId":"5f0c1c4e-1111-4a4a-9b9b-000000000001","leadId":"p-1","occurredAt":"2026-03-02T09:00:00Z","email":"a@b.example","source":"webinar","consent":true}""";
+
+    [Theory]
+    [InlineData("""{"type":"LeadCaptured","eventId":""", "$")]
+    [InlineData("""{"type":"LeadCaptured","eventId":"5f0c1c4e-1111-4a4a-9b9b-000000000001","occurredAt":"2026-03-02T09:00:00Z","email":"a@b.example","source":"webinar","consent":true}""", "leadId")]
+    [InlineData("""{"type":"LeadCaptured","eventId":"5f0c1c4e-1111-4a4a-9b9b-000000000001","leadId":"p-1","occurredAt":"2026-03-02T09:00:00Z","email":"a@b.example","source":"webinar","consent":true,"companySize":"big"}""", "companySize")]
+    [InlineData("""{"type":"LeadTeleported","eventId":"5f0c1c4e-1111-4a4a-9b9b-000000000001","leadId":"p-1"}""", "type")]
+    [InlineData("""[1,2]""", "$")]
+    public void Should_name_the_field_and_the_reason(string json, string field)
+    {
+        var read = PlainJsonEvents.Read(Encoding.UTF8.GetBytes(json));
+
+        var unreadable = Assert.IsType<UnreadableEvent>(read);
+        Assert.StartsWith(field, unreadable.Reason, StringComparison.Ordinal);
+        Assert.Equal(json, unreadable.Payload);
+    }
+
+    [Fact]
+    public void Should_name_a_field_over_its_size_limit()
+    {
+        var json = Good.Replace("\"p-1\"", $"\"{new string('x', 200)}\"", StringComparison.Ordinal);
+
+        var unreadable = Assert.IsType<UnreadableEvent>(PlainJsonEvents.Read(Encoding.UTF8.GetBytes(json)));
+
+        Assert.StartsWith("leadId:", unreadable.Reason, StringComparison.Ordinal);
+        Assert.Contains("128", unreadable.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Should_refuse_bytes_that_are_not_utf8()
+    {
+        var unreadable = Assert.IsType<UnreadableEvent>(PlainJsonEvents.Read([0x7B, 0xFF, 0xFE, 0x7D]));
+        Assert.Contains("UTF-8", unreadable.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Should_offer_the_event_only_as_its_own_type_and_its_bases()
+    {
+        var context = new PlainJsonEvents().Deserialize(new BytesMessageBody(Encoding.UTF8.GetBytes(Good)), EmptyHeaders.Instance);
+
+        Assert.True(context.TryGetMessage<LeadCaptured>(out var captured));
+        Assert.Equal("p-1", captured!.LeadId);
+        Assert.True(context.TryGetMessage<LeadEvent>(out _));
+        Assert.False(context.TryGetMessage<LeadActivityRecorded>(out _));
+        Assert.False(context.TryGetMessage<UnreadableEvent>(out _));
+        Assert.True(context.IsSupportedMessageType<LeadCaptured>());
+        Assert.False(context.IsSupportedMessageType<DealWon>());
+    }
+}
