@@ -25,8 +25,25 @@ ensure_postgres() {
   export NURTURE_TEST_POSTGRES="Host=127.0.0.1;Port=5432;Username=nurture;Password=nurture;Database=postgres"
 }
 
+# RabbitMQ for the messaging tests: Testcontainers starts one where a Docker engine answers; otherwise Debian's
+# rabbitmq-server, installed and started here when missing.
+ensure_rabbitmq() {
+  if [ -n "${NURTURE_TEST_RABBITMQ:-}" ]; then return; fi
+  if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then return; fi
+  if ! command -v rabbitmq-server >/dev/null 2>&1; then
+    echo "test.sh: installing RabbitMQ (Debian's rabbitmq-server package)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rabbitmq-server >/dev/null
+  fi
+  if ! rabbitmqctl -q status >/dev/null 2>&1; then
+    rabbitmq-server -detached
+    for _ in $(seq 1 90); do rabbitmqctl -q status >/dev/null 2>&1 && break; sleep 1; done
+  fi
+  export NURTURE_TEST_RABBITMQ="amqp://guest:guest@localhost:5672/"
+}
+
 if [ "${NURTURE_TEST_NO_SERVICES:-}" != "1" ]; then
   ensure_postgres
+  ensure_rabbitmq
 fi
 
 dotnet build Nurture.sln -c Release -warnaserror

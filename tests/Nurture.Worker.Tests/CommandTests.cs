@@ -66,6 +66,71 @@ public class When_a_user_runs_the_commands
     }
 
     [Fact]
+    public async Task Should_stop_the_worker_at_start_up_naming_a_bus_setting_that_cannot_work()
+    {
+        var folder = Directory.CreateTempSubdirectory("nurture-bad-bus-").FullName;
+
+        var result = await Run(folder, "--Nurture:Bus:Transport=Kafka");
+
+        Assert.Equal(2, result.Code);
+        Assert.Contains("Nurture:Bus:Transport: 'Kafka' is not a transport", result.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Should_run_the_worker_with_no_command_on_sqlite_and_the_in_memory_bus()
+    {
+        var folder = Directory.CreateTempSubdirectory("nurture-worker-").FullName;
+        var port = FreePort();
+        var start = new ProcessStartInfo("dotnet") { WorkingDirectory = folder, RedirectStandardOutput = true, RedirectStandardError = true };
+        start.ArgumentList.Add(typeof(LeadStore).Assembly.Location);
+        start.ArgumentList.Add("--urls");
+        start.ArgumentList.Add($"http://127.0.0.1:{port}");
+        start.Environment.Remove("Nurture__Database__Provider");
+        start.Environment.Remove("ConnectionStrings__Nurture");
+        using var process = Process.Start(start)!;
+        var output = new System.Text.StringBuilder();
+        process.OutputDataReceived += (_, e) => { lock (output) output.AppendLine(e.Data); };
+        process.BeginOutputReadLine();
+        try
+        {
+            using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+            var ready = await Messaging.Eventually.Until(async () =>
+            {
+                try
+                {
+                    return await http.GetStringAsync("/health/ready");
+                }
+                catch (HttpRequestException)
+                {
+                    return "";
+                }
+            }, body => body.Contains("Healthy", StringComparison.Ordinal), TimeSpan.FromSeconds(60), "the worker to answer /health/ready");
+
+            Assert.Contains("\"database\":{\"status\":\"Healthy\"", ready, StringComparison.Ordinal);
+            Assert.True(File.Exists(Path.Combine(folder, "nurture.db")));
+            await Messaging.Eventually.Until(() => Task.FromResult(Text(output)), o => o.Contains("in-memory bus", StringComparison.Ordinal), what: "the start-up summary");
+            Assert.Contains($"SQLite {Path.Combine(folder, "nurture.db")}", Text(output), StringComparison.Ordinal);
+        }
+        finally
+        {
+            process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync();
+        }
+    }
+
+    private static string Text(System.Text.StringBuilder output)
+    {
+        lock (output) return output.ToString();
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    [Fact]
     public async Task Should_replay_to_json_and_list_unreadable_lines_with_their_reason()
     {
         var folder = Directory.CreateTempSubdirectory("nurture-replay-").FullName;

@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using Microsoft.Extensions.Configuration;
 using Nurture.Core;
 using Nurture.Worker.Cli;
+using Nurture.Worker.Messaging;
 using Nurture.Worker.Storage;
 
 namespace Nurture.Worker.Tests;
@@ -30,6 +31,40 @@ public class When_the_worker_reads_its_settings
 
         Assert.Equal(Canonical(DefaultDefinition.Create()), Canonical(fromFile));
         Assert.Equal(DatabaseProvider.Sqlite, Settings.Database(example).Provider);
+    }
+
+    [Fact]
+    public void Should_read_every_bus_setting_of_the_example_file_as_the_defaults()
+    {
+        var example = new ConfigurationBuilder().AddJsonFile(Path.Combine(Root(), "appsettings.example.json")).Build();
+
+        Assert.Equal(new BusSettings(), BusSettings.Load(example));
+        Assert.Equal(new BusSettings(), BusSettings.Load(Config()));
+    }
+
+    [Theory]
+    [InlineData("Nurture:Bus:Transport", "Kafka", "Nurture:Bus:Transport: 'Kafka' is not a transport; use InMemory or RabbitMq.")]
+    [InlineData("Nurture:Bus:Transport", "1", "Nurture:Bus:Transport: '1' is not a transport")]
+    [InlineData("ConnectionStrings:RabbitMq", "http://localhost:15672", "ConnectionStrings:RabbitMq: 'http://localhost:15672' is not an amqp:// URI")]
+    [InlineData("Nurture:Bus:Prefetch", "0", "Nurture:Bus:Prefetch: '0' must be a whole number from 1 to 10000.")]
+    [InlineData("Nurture:Bus:Prefetch", "50", "Nurture:Bus:Prefetch: 50 is below Nurture:Bus:BatchSize (100)")]
+    [InlineData("Nurture:Bus:BatchSize", "many", "Nurture:Bus:BatchSize: 'many' must be a whole number")]
+    [InlineData("Nurture:Bus:Queue", "two words", "Nurture:Bus:Queue: 'two words' is not a usable name")]
+    public void Should_name_the_bus_setting_that_cannot_work(string key, string value, string message)
+    {
+        var error = Assert.Throws<SettingsException>(() => BusSettings.Load(Config((key, value))));
+        Assert.StartsWith(message, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Should_take_the_broker_from_the_connection_string_and_never_show_its_password()
+    {
+        var settings = BusSettings.Load(Config(("Nurture:Bus:Transport", "rabbitmq"), ("ConnectionStrings:RabbitMq", "amqp://nurture:s3cret@broker:5672/marketing")));
+
+        Assert.Equal(BusTransport.RabbitMq, settings.Transport);
+        Assert.Equal("broker", settings.RabbitMq.Host);
+        Assert.DoesNotContain("s3cret", settings.Describe(), StringComparison.Ordinal);
+        Assert.Contains("nurture:***@broker", settings.Describe(), StringComparison.Ordinal);
     }
 
     /// <summary>JSON with object keys sorted: configuration reads dictionary keys in its own order.</summary>

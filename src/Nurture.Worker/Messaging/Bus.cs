@@ -14,6 +14,13 @@ public static class Bus
         services.AddSingleton<MessagingHooks>();
         services.AddSingleton<OutboxRelay>();
         services.AddHostedService(sp => sp.GetRequiredService<OutboxRelay>());
+        // Start-up finishes only once the queue, its bindings and the consumers are in place, or fails saying so.
+        services.Configure<MassTransitHostOptions>(o =>
+        {
+            o.WaitUntilStarted = true;
+            o.StartTimeout = TimeSpan.FromSeconds(60);
+            o.StopTimeout = TimeSpan.FromSeconds(30);
+        });
         Action<IBusRegistrationConfigurator> configure = x =>
         {
             // One consumer per event a publisher may send; the outgoing events are Nurture's own to publish.
