@@ -13,8 +13,10 @@ var root = new RootCommand("Nurture: turns lead events into MQL decisions, nurtu
 };
 
 // No command runs the worker. Options the worker's host understands (--urls, --Nurture:Bus:Transport=RabbitMq, ...) pass through.
+var feed = new Option<FileInfo?>("--feed") { Description = "Publish the events of this NDJSON file onto the bus once the worker runs (how events reach the in-memory bus)." };
+root.Options.Add(feed);
 root.TreatUnmatchedTokensAsErrors = false;
-root.SetAction((parse, cancel) => WorkerHost.RunAsync([.. parse.UnmatchedTokens], cancel));
+root.SetAction((parse, cancel) => WorkerHost.RunAsync([.. parse.UnmatchedTokens], parse.GetValue(feed), cancel));
 
 try
 {

@@ -61,8 +61,9 @@ public static class WorkerHost
             .AddNurtureBus(bus, testHarness);
 
     /// <summary>Migrates the database, starts, says where everything is, and runs until stopped (Ctrl+C).</summary>
-    public static async Task<int> RunAsync(string[] args, CancellationToken cancel)
+    public static async Task<int> RunAsync(string[] args, FileInfo? feed, CancellationToken cancel)
     {
+        if (feed is { Exists: false }) throw new FileNotFoundException($"--feed: the file '{feed.FullName}' does not exist.", feed.FullName);
         await using var app = Build(args);
         var database = app.Services.GetRequiredService<Database>();
         database.Migrate();
@@ -76,8 +77,33 @@ public static class WorkerHost
               definition: {definition.Name} {definition.Version}
               health:     {string.Join(", ", app.Urls.Select(u => u + "/health/ready"))}
             """);
+        if (feed is not null) await FeedAsync(app, feed, cancel);
         await app.WaitForShutdownAsync(cancel);
         return 0;
+    }
+
+    /// <summary>
+    /// Publishes a file of events onto the bus the worker consumes, as a publisher would: the embedded default's way in.
+    /// On the in-memory bus it waits until this worker has handled them and prints the funnel read back from the database.
+    /// </summary>
+    private static async Task FeedAsync(WebApplication app, FileInfo file, CancellationToken cancel)
+    {
+        using var reader = ReplayCommand.OpenEvents(file);
+        var (events, rejected) = await ReplayCommand.ReadAsync(reader, cancel);
+        var store = app.Services.GetRequiredService<LeadStore>();
+        var clock = app.Services.GetRequiredService<TimeProvider>();
+        foreach (var line in rejected) await store.RecordRejectedAsync(file.Name, $"line {line.Line}: {line.Reason}", "", clock.GetUtcNow(), cancel);
+        var metrics = app.Services.GetRequiredService<NurtureMetrics>();
+        var before = metrics.Handled;
+        var bus = app.Services.GetRequiredService<MassTransit.IBus>();
+        foreach (var chunk in events.Chunk(500)) await Task.WhenAll(chunk.Select(e => bus.Publish(e, e.GetType(), cancel)));
+        Console.Out.WriteLine($"Fed {events.Count} events from {file.Name} onto the bus ({rejected.Count} unreadable lines kept in rejected_events).");
+        if (app.Services.GetRequiredService<BusSettings>().Transport != BusTransport.InMemory) return;
+
+        var deadline = clock.GetUtcNow().AddMinutes(5);
+        while (metrics.Handled - before < events.Count && clock.GetUtcNow() < deadline) await Task.Delay(100, cancel);
+        var funnel = await store.ReadFunnelAsync(cancel);
+        Console.Out.WriteLine($"Handled {metrics.Handled - before} of them. Funnel (reached): " + string.Join(" → ", funnel.Select(f => $"{f.Stage} {f.Reached}")));
     }
 
     private static Task WriteHealth(HttpContext context, HealthReport report)

@@ -25,11 +25,28 @@ public sealed class NurtureMetrics : IDisposable
         _published = _meter.CreateCounter<long>("nurture.outbox.published", "{message}", "Messages published from the outbox to the bus.");
     }
 
-    public void Processed(string type) => _processed.Add(1, new KeyValuePair<string, object?>("type", type));
+    private long _handled;
 
-    public void Duplicated(string type) => _duplicated.Add(1, new KeyValuePair<string, object?>("type", type));
+    /// <summary>Events this process has finished with (applied, duplicate or rejected): how `--feed` knows its events are through.</summary>
+    public long Handled => Interlocked.Read(ref _handled);
 
-    public void Rejected(string origin) => _rejected.Add(1, new KeyValuePair<string, object?>("origin", origin));
+    public void Processed(string type)
+    {
+        _processed.Add(1, new KeyValuePair<string, object?>("type", type));
+        Interlocked.Increment(ref _handled);
+    }
+
+    public void Duplicated(string type)
+    {
+        _duplicated.Add(1, new KeyValuePair<string, object?>("type", type));
+        Interlocked.Increment(ref _handled);
+    }
+
+    public void Rejected(string origin)
+    {
+        _rejected.Add(1, new KeyValuePair<string, object?>("origin", origin));
+        Interlocked.Increment(ref _handled);
+    }
 
     public void Published(int count) => _published.Add(count);
 
