@@ -25,6 +25,7 @@ namespace Nurture.Contracts;
 [JsonDerivedType(typeof(NurtureEmailScheduled), nameof(NurtureEmailScheduled))]
 [JsonDerivedType(typeof(NurtureEmailSent), nameof(NurtureEmailSent))]
 [JsonDerivedType(typeof(MqlValueCalculated), nameof(MqlValueCalculated))]
+[JsonDerivedType(typeof(HandOffSlaBreached), nameof(HandOffSlaBreached))]
 public abstract record NurtureMessage
 {
     public required Guid EventId { get; init; }

@@ -60,6 +60,16 @@ public sealed record NurtureEmailSent : LeadEvent
     public required string MessageId { get; init; }
 }
 
+/// <summary>An MQL sales has not accepted (or rejected) within the definition's hand-off SLA. Raised once per MQL period.</summary>
+public sealed record HandOffSlaBreached : LeadEvent
+{
+    /// <summary>When the lead became an MQL this time.</summary>
+    public required DateTimeOffset MqlSince { get; init; }
+    public required double HoursWaiting { get; init; }
+    public required int SlaHours { get; init; }
+    public string? Source { get; init; }
+}
+
 /// <summary>What an MQL is worth: close rate (MQL→customer) × average revenue per customer, with a 95 % interval.</summary>
 public sealed record MqlValueCalculated : NurtureMessage
 {

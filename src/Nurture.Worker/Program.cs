@@ -22,7 +22,7 @@ try
 {
     return await root.Parse(args).InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
 }
-catch (Exception e) when (e is DefinitionException or SettingsException or FileNotFoundException or ArgumentException)
+catch (Exception e) when (e is DefinitionException or SettingsException or Nurture.Worker.Email.TemplateException or FileNotFoundException or ArgumentException)
 {
     await Console.Error.WriteLineAsync(e.Message);
     return 2;

@@ -9,7 +9,11 @@ using Microsoft.Extensions.Configuration.Memory;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.Extensions.Logging;
 using Nurture.Worker.Cli;
+using Nurture.Worker.Email;
+using Nurture.Worker.Scheduling;
 using Nurture.Worker.Messaging;
 using Nurture.Worker.Metrics;
 using Nurture.Worker.Storage;
@@ -36,29 +40,45 @@ public static class WorkerHost
         configure?.Invoke(builder.Configuration);
         if (string.IsNullOrWhiteSpace(builder.Configuration[WebHostDefaults.ServerUrlsKey])) builder.WebHost.UseUrls(DefaultUrl);
 
-        var definition = DefinitionSettings.Load(builder.Configuration);
-        var database = Settings.Database(builder.Configuration);
-        var bus = BusSettings.Load(builder.Configuration);
-        AddWorker(builder.Services, definition, database, bus);
+        AddWorker(builder.Services, builder.Configuration);
         // MassTransit adds its bus check with the "ready" tag; the database is the other half of ready.
         builder.Services.AddHealthChecks().AddCheck<DatabaseHealthCheck>("database", tags: ["ready"]);
 
         var app = builder.Build();
         app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false, ResponseWriter = WriteHealth });
         app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = c => c.Tags.Contains("ready"), ResponseWriter = WriteHealth });
+        app.MapUnsubscribe();
         return app;
     }
 
-    /// <summary>What the worker is made of, apart from HTTP. Tests build the same with MassTransit's test harness.</summary>
-    internal static IServiceCollection AddWorker(IServiceCollection services, Core.Definition definition, Database database, BusSettings bus, bool testHarness = false) =>
-        services
+    /// <summary>
+    /// What the worker is made of, apart from HTTP, from its settings; each setting that cannot work (and each template
+    /// that is missing or broken) stops it here, named. Tests build the same with MassTransit's test harness.
+    /// </summary>
+    internal static IServiceCollection AddWorker(IServiceCollection services, IConfiguration configuration, bool testHarness = false)
+    {
+        var definition = DefinitionSettings.Load(configuration);
+        var database = Settings.Database(configuration);
+        var bus = BusSettings.Load(configuration);
+        var email = EmailSettings.Load(configuration);
+        var templates = NurtureTemplates.Load(definition, email);
+        var schedule = ScheduleSettings.Load(configuration);
+        return services
             .AddMetrics()
             .AddSingleton(definition)
             .AddSingleton(database)
             .AddSingleton<LeadStore>()
             .AddSingleton(TimeProvider.System)
             .AddSingleton<NurtureMetrics>()
-            .AddNurtureBus(bus, testHarness);
+            .AddSingleton(email)
+            .AddSingleton(templates)
+            .AddSingleton(_ => UnsubscribeTokens.From(email))
+            .AddSingleton(sp => NurtureMailer.For(email, sp.GetRequiredService<ILoggerFactory>()))
+            .AddSingleton(sp => new PublicAddress(email.PublicUrl, sp.GetService<IServer>()))
+            .AddSingleton<NurtureDispatch>()
+            .AddNurtureBus(bus, testHarness)
+            .AddNurtureSchedule(schedule, email);
+    }
 
     /// <summary>Migrates the database, starts, says where everything is, and runs until stopped (Ctrl+C).</summary>
     public static async Task<int> RunAsync(string[] args, FileInfo? feed, CancellationToken cancel)
@@ -75,6 +95,8 @@ public static class WorkerHost
               database:   {database.Describe()}
               bus:        {bus.Describe()}
               definition: {definition.Name} {definition.Version}
+              email:      {app.Services.GetRequiredService<EmailSettings>().Describe()}
+              unsubscribe links: {app.Services.GetRequiredService<PublicAddress>().BaseUrl}unsubscribe/…
               health:     {string.Join(", ", app.Urls.Select(u => u + "/health/ready"))}
             """);
         if (feed is not null) await FeedAsync(app, feed, cancel);

@@ -26,7 +26,7 @@ public sealed record StoredLead(Lead Lead, int Version);
 /// the event in the inbox (its id makes redelivery harmless), the lead with a version check, the transitions, the
 /// messages to publish (the outbox) and the nurture steps scheduled or cancelled.
 /// </summary>
-public sealed class LeadStore(Database database)
+public sealed partial class LeadStore(Database database)
 {
     private static readonly JsonSerializerOptions StateJson = CreateStateJson();
 
@@ -258,6 +258,14 @@ public sealed class LeadStore(Database database)
             await NurtureAsync(late, decision);
             await SideRecordsAsync(late, stored.Lead, decision);
             return new AppliedEvent(late, false, decision);
+        }
+
+        /// <summary>A decision with no event behind it (the decay job's re-score): the lead, its transitions and messages.</summary>
+        public async Task ApplyRescoreAsync(StoredLead stored, LeadDecision decision, Guid cause)
+        {
+            await SaveLeadAsync(stored, decision);
+            foreach (var t in decision.Transitions) await InsertTransitionAsync(decision.Lead.Id, cause, t, decision.Lead.Profile.Source);
+            foreach (var outgoing in decision.Outgoing) await AddToOutboxAsync(outgoing, ifNew: true);
         }
 
         private Task<int> InsertTransitionAsync(string leadId, Guid cause, StageTransition t, string source) => Execute(StoreSql.InsertTransition, new

@@ -4,6 +4,7 @@ using Dapper;
 using MassTransit;
 using MassTransit.Serialization;
 using MassTransit.Testing;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Nurture.Contracts;
 using Nurture.Core;
@@ -28,7 +29,15 @@ public sealed class When_events_arrive_on_the_bus : IAsyncLifetime, IDisposable
     public async Task InitializeAsync()
     {
         var services = new ServiceCollection().AddLogging();
-        WorkerHost.AddWorker(services, DefaultDefinition.Create(), _database, new BusSettings { BatchWaitMs = 20, OutboxPollMs = 50 }, testHarness: true);
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["ConnectionStrings:Nurture"] = _database.ConnectionString,
+            ["Nurture:Bus:BatchWaitMs"] = "20",
+            ["Nurture:Bus:OutboxPollMs"] = "50",
+            ["Nurture:Schedule:Enabled"] = "false",
+            ["Nurture:Email:PublicUrl"] = "http://localhost:5080/",
+        }).Build();
+        WorkerHost.AddWorker(services, configuration, testHarness: true);
         _provider = services.BuildServiceProvider(validateScopes: true);
         var meters = _provider.GetRequiredService<IMeterFactory>();
         _listener = new MeterListener

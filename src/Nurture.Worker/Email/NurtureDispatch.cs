@@ -1,0 +1,160 @@
+using Microsoft.Extensions.Logging;
+using MimeKit;
+using Nurture.Contracts;
+using Nurture.Core;
+using Nurture.Worker.Metrics;
+using Nurture.Worker.Storage;
+
+namespace Nurture.Worker.Email;
+
+/// <summary>
+/// Sends the nurture steps that are due: claims a batch under a lease (so several workers share the work and a dead
+/// one's claims come back), asks the plan whether each may go out now (send window in the lead's time zone, frequency
+/// cap, conditions, exit), renders, sends, and records each send with the next step in one transaction.
+/// </summary>
+public sealed class NurtureDispatch(
+    LeadStore store, Definition definition, NurtureTemplates templates, NurtureMailer mailer, UnsubscribeTokens tokens,
+    EmailSettings settings, PublicAddress address, TimeProvider clock, NurtureMetrics metrics, ILogger<NurtureDispatch> log)
+{
+    /// <summary>Who holds a claim: this process.</summary>
+    public string Claimer { get; init; } = $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid().ToString("N")[..8]}";
+
+    /// <summary>One round: claim, check, send, record. Returns how many steps it claimed (0: nothing was due).</summary>
+    public async Task<int> DispatchDueAsync(CancellationToken cancel = default)
+    {
+        var now = clock.GetUtcNow();
+        var claimed = await store.ClaimDueAsync(Claimer, now, TimeSpan.FromSeconds(settings.LeaseSeconds), settings.BatchSize, cancel);
+        if (claimed.Count == 0) return 0;
+
+        var sending = new List<(ClaimedStep Step, Lead Lead, MimeMessage Message)>();
+        foreach (var step in claimed)
+        {
+            metrics.DispatchLag((now - step.DueAt).TotalSeconds);
+            var stored = await store.LoadLeadAsync(step.LeadId, cancel);
+            if (stored is null)
+            {
+                await store.EndNurtureAsync(step.LeadId, "lead not found", cancel);
+                continue;
+            }
+            var lead = stored.Lead;
+            var recent = await store.RecentSendsAsync(lead.Id, now.AddDays(-definition.Nurture.FrequencyCap.PerDays), cancel);
+            var check = NurturePlan.Check(lead, step.Track, step.Step, now, recent, definition);
+            if (check.Verdict == StepVerdict.Send && await Unsendable(lead, cancel) is { } why) check = new StepCheck(StepVerdict.Exit, why);
+            switch (check.Verdict)
+            {
+                case StepVerdict.Exit:
+                    await store.EndNurtureAsync(lead.Id, check.Reason, cancel);
+                    break;
+                case StepVerdict.Skip:
+                    await store.RecordSkippedAsync(step, Claimer, check.Reason, now, NurturePlan.Next(lead, step.Track, step.Step, now, definition), cancel);
+                    break;
+                case StepVerdict.Defer:
+                    await store.DeferAsync(step, Claimer, check.RetryAt ?? now.AddHours(1), check.Reason, cancel);
+                    break;
+                default:
+                    sending.Add((step, lead, Compose(step, lead, now)));
+                    break;
+            }
+        }
+        if (sending.Count == 0) return claimed.Count;
+
+        // A goal, an unsubscribe or a bounce may have cancelled a step since it was claimed: send only what is still ours.
+        var ours = await store.StillClaimedAsync(Claimer, cancel);
+        sending.RemoveAll(s => !ours.Contains(s.Step.Id));
+        var results = await mailer.SendAsync(sending.Select(s => s.Message).ToList(), cancel);
+        for (var i = 0; i < sending.Count; i++) await RecordAsync(sending[i].Step, sending[i].Lead, sending[i].Message, results[i], cancel);
+        return claimed.Count;
+    }
+
+    /// <summary>Rounds until nothing more is due (or the batch came back short).</summary>
+    public async Task<int> DispatchAllDueAsync(CancellationToken cancel = default)
+    {
+        var total = 0;
+        while (!cancel.IsCancellationRequested)
+        {
+            var claimed = await DispatchDueAsync(cancel);
+            total += claimed;
+            if (claimed < settings.BatchSize) break;
+        }
+        return total;
+    }
+
+    private async Task<string?> Unsendable(Lead lead, CancellationToken cancel)
+    {
+        if (lead.Profile.Email is not { } email || !MailboxAddress.TryParse(email, out _)) return "no valid address";
+        return await store.IsSuppressedAsync(email, cancel) ? "address suppressed (unsubscribed or bounced)" : null;
+    }
+
+    private MimeMessage Compose(ClaimedStep step, Lead lead, DateTimeOffset now)
+    {
+        var unsubscribe = address.Unsubscribe(tokens.Create(lead.Id));
+        var email = templates.Render(step.Template, lead, unsubscribe, settings.From, step.Track, step.Step);
+        var message = new MimeMessage
+        {
+            // One id per lead and step, whichever worker sends it and however often: receivers can drop a resend.
+            MessageId = $"nurture.{LeadStore.StepKey(step):N}@{settings.From.Domain}",
+            Subject = email.Subject,
+            Date = now,
+            Body = new BodyBuilder { TextBody = email.Text, HtmlBody = email.Html }.ToMessageBody(),
+        };
+        message.From.Add(settings.From);
+        var to = MailboxAddress.Parse(lead.Profile.Email!);
+        to.Name = DisplayName(lead.Profile);
+        message.To.Add(to);
+        message.Headers.Add("List-Unsubscribe", $"<{unsubscribe}>");
+        message.Headers.Add("List-Unsubscribe-Post", "List-Unsubscribe=One-Click");
+        return message;
+    }
+
+    /// <summary>The recipient's name on one line; MimeKit encodes it, so lead data cannot start a header.</summary>
+    private static string DisplayName(LeadProfile profile) =>
+        string.Join(' ', $"{profile.FirstName} {profile.LastName}".Split(['\r', '\n', ' ', '\t'], StringSplitOptions.RemoveEmptyEntries));
+
+    private async Task RecordAsync(ClaimedStep step, Lead lead, MimeMessage message, SendResult result, CancellationToken cancel)
+    {
+        var now = clock.GetUtcNow();
+        switch (result.Outcome)
+        {
+            case SendOutcome.Sent:
+                var next = NurturePlan.Next(lead, step.Track, step.Step, now, definition);
+                if (!await store.RecordSentAsync(step, Claimer, message.MessageId!, now, next, cancel))
+                {
+                    log.LogWarning("Step {Step} of {Lead} was sent after its claim ended; another worker may send it again (same Message-ID)", step.Id, lead.Id);
+                }
+                metrics.EmailSent(step.Track);
+                if (next is not null) metrics.EmailScheduled(next.Track);
+                break;
+            case SendOutcome.TryLater when step.Attempts < settings.MaxAttempts:
+                // 1, 2, 4, 8 … minutes, at most six hours.
+                var delay = TimeSpan.FromMinutes(Math.Min(360, Math.Pow(2, step.Attempts - 1)));
+                await store.MarkFailedAsync(step.Id, Claimer, result.Reason ?? "temporary failure", now + delay, cancel);
+                metrics.EmailFailed("temporary");
+                break;
+            case SendOutcome.Bounced:
+                await store.MarkFailedAsync(step.Id, Claimer, "bounced: " + result.Reason, null, cancel);
+                // The address is bounced for good: the domain marks the lead, suppresses the address and ends nurture.
+                await store.ApplyWithRetryAsync([new EmailBounced
+                {
+                    EventId = Lifecycle.DerivedId(LeadStore.StepKey(step), "bounced"), LeadId = lead.Id, OccurredAt = now,
+                    Kind = BounceKind.Hard, Reason = $"{result.Reason} (message {message.MessageId})",
+                }], definition, now, cancel: cancel);
+                metrics.EmailBounced();
+                break;
+            default:
+                await store.MarkFailedAsync(step.Id, Claimer, result.Reason ?? "failed", null, cancel);
+                metrics.EmailFailed("permanent");
+                break;
+        }
+    }
+}
+
+/// <summary>Where recipients reach this worker over HTTP: Nurture:Email:PublicUrl, or the first address it listens on.</summary>
+public sealed class PublicAddress(Uri? configured, Microsoft.AspNetCore.Hosting.Server.IServer? server)
+{
+    public Uri BaseUrl => configured
+        ?? (server?.Features.Get<Microsoft.AspNetCore.Hosting.Server.Features.IServerAddressesFeature>()?.Addresses.FirstOrDefault() is { } listening
+            ? new Uri(listening.Replace("0.0.0.0", "localhost", StringComparison.Ordinal).Replace("[::]", "localhost", StringComparison.Ordinal))
+            : new Uri(WorkerHost.DefaultUrl));
+
+    public string Unsubscribe(string token) => new Uri(BaseUrl, $"unsubscribe/{token}").ToString();
+}

@@ -1,0 +1,104 @@
+using System.Text.Encodings.Web;
+using Fluid;
+using Nurture.Core;
+
+namespace Nurture.Worker.Email;
+
+/// <summary>Thrown at start-up for a template that is missing or does not parse; the message names the file.</summary>
+public sealed class TemplateException(string message) : Exception(message);
+
+/// <summary>One email rendered for one lead: subject, text part and HTML part.</summary>
+public sealed record RenderedEmail(string Subject, string Text, string Html);
+
+/// <summary>
+/// The nurture emails in Liquid (Fluid): per template and language an HTML part ({template}.{lang}.html.liquid) and a
+/// text part ({template}.{lang}.txt.liquid, whose first line is "Subject: …"). All are parsed at start-up, so a
+/// missing or broken file stops the worker naming it instead of failing at the first send.
+/// </summary>
+public sealed class NurtureTemplates
+{
+    private static readonly FluidParser Parser = new();
+    private readonly Dictionary<(string Template, string Language), (IFluidTemplate Subject, IFluidTemplate Text, IFluidTemplate Html)> _templates = [];
+    private readonly TemplateOptions _options = new();
+    private readonly string _defaultLanguage;
+
+    private NurtureTemplates(string defaultLanguage) => _defaultLanguage = defaultLanguage;
+
+    /// <summary>Loads every template the definition's tracks name, in every configured language.</summary>
+    public static NurtureTemplates Load(Definition definition, EmailSettings settings)
+    {
+        if (!Directory.Exists(settings.Templates))
+        {
+            throw new TemplateException($"{EmailSettings.Section}:Templates: the folder '{settings.Templates}' does not exist.");
+        }
+        var templates = new NurtureTemplates(settings.DefaultLanguage);
+        var names = definition.Nurture.Tracks.SelectMany(t => t.Steps).Select(s => s.Template).Distinct(StringComparer.Ordinal);
+        foreach (var name in names)
+        {
+            foreach (var language in settings.Languages)
+            {
+                var text = Read(settings.Templates, $"{name}.{language}.txt.liquid");
+                var html = Read(settings.Templates, $"{name}.{language}.html.liquid");
+                var (subjectLine, body) = SplitSubject(text.Path, text.Source);
+                templates._templates[(name, language)] = (Parse(text.Path, subjectLine), Parse(text.Path, body), Parse(html.Path, html.Source));
+            }
+        }
+        return templates;
+    }
+
+    public int Count => _templates.Count;
+
+    /// <summary>Renders a step for a lead; the lead's language if there are templates for it, else the default language.</summary>
+    public RenderedEmail Render(string template, Lead lead, string unsubscribeUrl, MimeKit.MailboxAddress sender, string track, int step)
+    {
+        var language = Language(lead.Profile.Language);
+        if (!_templates.TryGetValue((template, language), out var parts) && !_templates.TryGetValue((template, _defaultLanguage), out parts))
+        {
+            throw new TemplateException($"No template '{template}' is loaded; the definition and the templates folder disagree.");
+        }
+        var context = new TemplateContext(_options);
+        var p = lead.Profile;
+        // Missing fields are empty strings, so `| default: "…"` in the template supplies the fallback.
+        context.SetValue("lead", new Dictionary<string, object>
+        {
+            ["firstName"] = p.FirstName ?? "", ["lastName"] = p.LastName ?? "", ["company"] = p.Company ?? "",
+            ["industry"] = p.Industry ?? "", ["country"] = p.Country ?? "", ["source"] = p.Source,
+        });
+        context.SetValue("sender", new Dictionary<string, object> { ["name"] = sender.Name ?? "", ["address"] = sender.Address });
+        context.SetValue("unsubscribeUrl", unsubscribeUrl);
+        context.SetValue("track", track);
+        context.SetValue("step", step);
+        var subject = OneLine(parts.Subject.Render(context, NullEncoder.Default));
+        return new RenderedEmail(subject, parts.Text.Render(context, NullEncoder.Default).Trim() + "\n", parts.Html.Render(context, HtmlEncoder.Default));
+    }
+
+    private string Language(string? language)
+    {
+        var two = language is { Length: >= 2 } ? language[..2].ToLowerInvariant() : _defaultLanguage;
+        return _templates.Keys.Any(k => k.Language == two) ? two : _defaultLanguage;
+    }
+
+    /// <summary>A subject is one line: lead data with CR or LF in it cannot add a header.</summary>
+    private static string OneLine(string text) => string.Join(' ', text.Split(['\r', '\n'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+
+    private static (string Path, string Source) Read(string folder, string file)
+    {
+        var path = Path.Combine(folder, file);
+        if (!File.Exists(path)) throw new TemplateException($"Template '{path}' is missing: every template a track names needs an HTML and a text part per language.");
+        return (path, File.ReadAllText(path));
+    }
+
+    private static (string Subject, string Body) SplitSubject(string path, string source)
+    {
+        var newline = source.IndexOf('\n', StringComparison.Ordinal);
+        var first = (newline < 0 ? source : source[..newline]).TrimEnd('\r');
+        if (!first.StartsWith("Subject:", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new TemplateException($"Template '{path}': the first line must be \"Subject: …\".");
+        }
+        return (first["Subject:".Length..].Trim(), newline < 0 ? "" : source[(newline + 1)..]);
+    }
+
+    private static IFluidTemplate Parse(string path, string source) =>
+        Parser.TryParse(source, out var template, out var error) ? template : throw new TemplateException($"Template '{path}' does not parse: {error}");
+}

@@ -1,0 +1,52 @@
+using System.Security.Cryptography;
+using System.Text;
+using Microsoft.AspNetCore.WebUtilities;
+
+namespace Nurture.Worker.Email;
+
+/// <summary>
+/// Signed unsubscribe tokens: the lead id and an HMAC-SHA256 over it with a secret key, so a token can be checked
+/// without a table and cannot be guessed or forged for another lead.
+/// </summary>
+public sealed class UnsubscribeTokens(byte[] key)
+{
+    public string Create(string leadId)
+    {
+        var id = WebEncoders.Base64UrlEncode(Encoding.UTF8.GetBytes(leadId));
+        return $"{id}.{WebEncoders.Base64UrlEncode(Sign(leadId))}";
+    }
+
+    /// <summary>The lead id the token was made for, or null when it is malformed or not signed with this key.</summary>
+    public string? Verify(string token)
+    {
+        var dot = token.IndexOf('.', StringComparison.Ordinal);
+        if (dot <= 0 || token.Length > 600) return null;
+        try
+        {
+            var leadId = Encoding.UTF8.GetString(WebEncoders.Base64UrlDecode(token[..dot]));
+            var signature = WebEncoders.Base64UrlDecode(token[(dot + 1)..]);
+            return CryptographicOperations.FixedTimeEquals(signature, Sign(leadId)) ? leadId : null;
+        }
+        catch (FormatException)
+        {
+            return null;
+        }
+    }
+
+    private byte[] Sign(string leadId) => HMACSHA256.HashData(key, Encoding.UTF8.GetBytes("nurture-unsubscribe:" + leadId));
+
+    /// <summary>The configured key, or one kept in a key file (created once with 32 random bytes) so links survive restarts.</summary>
+    public static UnsubscribeTokens From(EmailSettings settings)
+    {
+        if (settings.UnsubscribeKey is { } configured) return new UnsubscribeTokens(Encoding.UTF8.GetBytes(configured));
+        var file = Path.GetFullPath(settings.UnsubscribeKeyFile);
+        if (!File.Exists(file))
+        {
+            var directory = Path.GetDirectoryName(file);
+            if (directory is not null) Directory.CreateDirectory(directory);
+            File.WriteAllText(file, Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)));
+            if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(file, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        }
+        return new UnsubscribeTokens(Convert.FromBase64String(File.ReadAllText(file).Trim()));
+    }
+}
