@@ -29,7 +29,7 @@ public static class WorkerHost
 {
     public const string DefaultUrl = "http://localhost:5080";
 
-    public static WebApplication Build(string[] args, Action<IConfigurationBuilder>? configure = null)
+    public static WebApplication Build(string[] args, Action<IConfigurationBuilder>? configure = null, Action<IServiceCollection>? services = null)
     {
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = Directory.GetCurrentDirectory() });
         // Quieter defaults that appsettings.json or the environment can still override.
@@ -41,6 +41,7 @@ public static class WorkerHost
         if (string.IsNullOrWhiteSpace(builder.Configuration[WebHostDefaults.ServerUrlsKey])) builder.WebHost.UseUrls(DefaultUrl);
 
         AddWorker(builder.Services, builder.Configuration);
+        services?.Invoke(builder.Services);
         // MassTransit adds its bus check with the "ready" tag; the database is the other half of ready.
         builder.Services.AddHealthChecks().AddCheck<DatabaseHealthCheck>("database", tags: ["ready"]);
 

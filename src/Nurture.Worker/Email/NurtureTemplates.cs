@@ -18,6 +18,8 @@ public sealed record RenderedEmail(string Subject, string Text, string Html);
 public sealed class NurtureTemplates
 {
     private static readonly FluidParser Parser = new();
+    // Escapes what HTML needs (<, >, &, quotes) and leaves umlauts readable.
+    private static readonly HtmlEncoder Html = HtmlEncoder.Create(System.Text.Unicode.UnicodeRanges.All);
     private readonly Dictionary<(string Template, string Language), (IFluidTemplate Subject, IFluidTemplate Text, IFluidTemplate Html)> _templates = [];
     private readonly TemplateOptions _options = new();
     private readonly string _defaultLanguage;
@@ -69,7 +71,7 @@ public sealed class NurtureTemplates
         context.SetValue("track", track);
         context.SetValue("step", step);
         var subject = OneLine(parts.Subject.Render(context, NullEncoder.Default));
-        return new RenderedEmail(subject, parts.Text.Render(context, NullEncoder.Default).Trim() + "\n", parts.Html.Render(context, HtmlEncoder.Default));
+        return new RenderedEmail(subject, parts.Text.Render(context, NullEncoder.Default).Trim() + "\n", parts.Html.Render(context, Html));
     }
 
     private string Language(string? language)
