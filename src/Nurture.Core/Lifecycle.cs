@@ -7,7 +7,11 @@ namespace Nurture.Core;
 /// <summary>A lead decided again from its history: the decision and every transition with the event that caused it.</summary>
 public sealed record RebuiltLead(LeadDecision Decision, IReadOnlyList<(Guid Cause, StageTransition Transition)> Transitions);
 
-public sealed record StageTransition(LeadStage From, LeadStage To, DateTimeOffset At, string Reason, string DefinitionVersion, IReadOnlyList<LeadStage> Skipped);
+public sealed record StageTransition(LeadStage From, LeadStage To, DateTimeOffset At, string Reason, string DefinitionVersion, IReadOnlyList<LeadStage> Skipped)
+{
+    /// <summary>How long the lead had been in <see cref="From"/>, for time-in-stage figures.</summary>
+    public TimeSpan InStage { get; init; }
+}
 
 /// <summary>What nurture should do after a decision.</summary>
 public enum NurtureChange
@@ -291,7 +295,10 @@ public static class Lifecycle
             }
             var at = cause.OccurredAt;
             var skipped = Skipped(stage, to);
-            var transition = new StageTransition(stage, to, at, skipped.Length == 0 ? reason : $"{reason}; skipped {string.Join(", ", skipped)}", definition.Version, skipped);
+            var transition = new StageTransition(stage, to, at, skipped.Length == 0 ? reason : $"{reason}; skipped {string.Join(", ", skipped)}", definition.Version, skipped)
+            {
+                InStage = at > Lead.StageEnteredAt ? at - Lead.StageEnteredAt : TimeSpan.Zero,
+            };
             _transitions.Add(transition);
             Lead = Lead with
             {

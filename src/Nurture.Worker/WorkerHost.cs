@@ -11,7 +11,11 @@ using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.Extensions.Logging;
+using System.Text.Json.Serialization;
+using Nurture.Worker.Api;
 using Nurture.Worker.Cli;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
 using Nurture.Worker.Email;
 using Nurture.Worker.Scheduling;
 using Nurture.Worker.Messaging;
@@ -41,6 +45,8 @@ public static class WorkerHost
         if (string.IsNullOrWhiteSpace(builder.Configuration[WebHostDefaults.ServerUrlsKey])) builder.WebHost.UseUrls(DefaultUrl);
 
         AddWorker(builder.Services, builder.Configuration);
+        builder.Services.AddSingleton(ApiSettings.Load(builder.Configuration));
+        builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.Converters.Add(new JsonStringEnumConverter()));
         services?.Invoke(builder.Services);
         // MassTransit adds its bus check with the "ready" tag; the database is the other half of ready.
         builder.Services.AddHealthChecks().AddCheck<DatabaseHealthCheck>("database", tags: ["ready"]);
@@ -49,6 +55,8 @@ public static class WorkerHost
         app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false, ResponseWriter = WriteHealth });
         app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = c => c.Tags.Contains("ready"), ResponseWriter = WriteHealth });
         app.MapUnsubscribe();
+        app.MapNurtureApi();
+        app.MapPrometheusScrapingEndpoint("/metrics");
         return app;
     }
 
@@ -64,6 +72,18 @@ public static class WorkerHost
         var email = EmailSettings.Load(configuration);
         var templates = NurtureTemplates.Load(definition, email);
         var schedule = ScheduleSettings.Load(configuration);
+        var metrics = MetricsSettings.Load(configuration);
+        MailKit.Telemetry.SmtpClient.Configure();
+        services.AddOpenTelemetry().ConfigureResource(r => r.AddService("nurture")).WithMetrics(m =>
+        {
+            // Nurture's own meter, MassTransit's and MailKit's, scraped at /metrics; OTLP as well when an endpoint is set.
+            m.AddMeter(NurtureMetrics.MeterName, "MassTransit", MailKit.Telemetry.SmtpClient.MeterName);
+            // MassTransit times in milliseconds, which Prometheus conventions (and promtool) reject; its counters stay.
+            m.AddView(i => i.Meter.Name == "MassTransit" && i.Unit == "ms" ? MetricStreamConfiguration.Drop : null);
+            m.AddPrometheusExporter();
+            if (metrics.OtlpEndpoint is { } otlp) m.AddOtlpExporter(o => o.Endpoint = otlp);
+        });
+        services.AddSingleton(metrics).AddHostedService<FunnelRefresher>();
         return services
             .AddMetrics()
             .AddSingleton(definition)
@@ -98,6 +118,9 @@ public static class WorkerHost
               definition: {definition.Name} {definition.Version}
               email:      {app.Services.GetRequiredService<EmailSettings>().Describe()}
               unsubscribe links: {app.Services.GetRequiredService<PublicAddress>().BaseUrl}unsubscribe/…
+              dashboard:  {string.Join(", ", app.Urls.Select(u => u + "/dashboard"))}
+              metrics:    {string.Join(", ", app.Urls.Select(u => u + "/metrics"))}
+              API:        POST {app.Urls.FirstOrDefault()}/api/events with X-Api-Key {ApiKeyHint(app.Services.GetRequiredService<ApiSettings>())}
               health:     {string.Join(", ", app.Urls.Select(u => u + "/health/ready"))}
             """);
         if (feed is not null) await FeedAsync(app, feed, cancel);
@@ -128,6 +151,9 @@ public static class WorkerHost
         var funnel = await store.ReadFunnelAsync(cancel);
         Console.Out.WriteLine($"Handled {metrics.Handled - before} of them. Funnel (reached): " + string.Join(" → ", funnel.Select(f => $"{f.Stage} {f.Reached}")));
     }
+
+    private static string ApiKeyHint(ApiSettings api) =>
+        api.KeyGenerated ? $"from {Path.GetFullPath(api.KeyFile)} (set Nurture:Api:Key to choose one)" : "(Nurture:Api:Key)";
 
     private static Task WriteHealth(HttpContext context, HealthReport report)
     {

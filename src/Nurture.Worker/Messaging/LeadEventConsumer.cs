@@ -39,11 +39,7 @@ public sealed class LeadEventConsumer<T>(LeadStore store, Definition definition,
             applied = await ApplyOneByOneAsync(context, events, e);
         }
 
-        foreach (var a in applied)
-        {
-            if (a.Duplicate) metrics.Duplicated(a.Event.GetType().Name);
-            else metrics.Processed(a.Event.GetType().Name);
-        }
+        metrics.Applied(applied);
         relay.Nudge();
         if (hooks.AfterStored is { } after) await after(applied);
     }

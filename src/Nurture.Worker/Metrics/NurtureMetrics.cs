@@ -22,6 +22,8 @@ public sealed class NurtureMetrics : IDisposable
     private readonly Counter<long> _unsubscribes;
     private readonly Counter<long> _slaBreaches;
     private readonly Histogram<double> _dispatchLag;
+    private readonly Counter<long> _transitions;
+    private readonly Histogram<double> _timeInStage;
 
     public NurtureMetrics(IMeterFactory meters)
     {
@@ -37,6 +39,10 @@ public sealed class NurtureMetrics : IDisposable
         _unsubscribes = _meter.CreateCounter<long>("nurture.unsubscribes", "{lead}", "Leads that unsubscribed through the one-click link.");
         _slaBreaches = _meter.CreateCounter<long>("nurture.handoff.sla_breaches", "{lead}", "MQLs sales did not accept within the hand-off SLA.");
         _dispatchLag = _meter.CreateHistogram<double>("nurture.dispatch.lag", "s", "How late a due step was when it was claimed.");
+        _transitions = _meter.CreateCounter<long>("nurture.stage.transitions", "{transition}", "Stage transitions by from, to and lead source.");
+        _timeInStage = _meter.CreateHistogram<double>("nurture.stage.duration", "s", "How long a lead stayed in a stage before it moved on.",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [3600, 21600, 86400, 259200, 604800, 1209600, 2592000, 7776000, 15552000] });
+        FunnelGauges.Register(_meter, () => Latest);
     }
 
     private long _handled;
@@ -77,6 +83,30 @@ public sealed class NurtureMetrics : IDisposable
     public void HandOffSlaBreached(string source) => _slaBreaches.Add(1, new KeyValuePair<string, object?>("source", source));
 
     public void DispatchLag(double seconds) => _dispatchLag.Record(Math.Max(0, seconds));
+
+    /// <summary>The funnel as last read from the database (FunnelRefresher); the gauges report it.</summary>
+    public FunnelReport? Latest { get; set; }
+
+    /// <summary>Counts what a batch of stored events did: applied or duplicate, and each stage transition with its time in stage.</summary>
+    public void Applied(IEnumerable<Storage.AppliedEvent> applied)
+    {
+        foreach (var a in applied)
+        {
+            if (a.Duplicate)
+            {
+                Duplicated(a.Event.GetType().Name);
+                continue;
+            }
+            Processed(a.Event.GetType().Name);
+            // A late event's decision re-lists the whole history; its transitions were counted when they first happened.
+            if (a.Late || a.Decision is null) continue;
+            foreach (var t in a.Decision.Transitions)
+            {
+                _transitions.Add(1, new("from", t.From.ToString()), new("to", t.To.ToString()), new("source", a.Decision.Lead.Profile.Source));
+                _timeInStage.Record(t.InStage.TotalSeconds, new KeyValuePair<string, object?>("stage", t.From.ToString()));
+            }
+        }
+    }
 
     public void Dispose() => _meter.Dispose();
 }

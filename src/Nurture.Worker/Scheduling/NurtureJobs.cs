@@ -144,6 +144,7 @@ public sealed class SnapshotMqlValue(LeadStore store, Definition definition, Tim
             DefinitionVersion = definition.Version,
         }).ToList();
         foreach (var m in messages) await store.QueueAsync(m, cancel);
+        await store.RecordValueSnapshotAsync(now, cohorts.Prepend(overall).Select(c => MqlValue.Estimate(c, definition.Value)), definition.Version, cancel);
         relay.Nudge();
         return messages;
     }

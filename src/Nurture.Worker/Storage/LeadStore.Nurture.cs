@@ -55,8 +55,8 @@ public sealed partial class LeadStore
     public async Task<IReadOnlyDictionary<string, int>> CountStepsAsync(CancellationToken cancel = default)
     {
         await using var connection = await Database.OpenAsync(cancel);
-        var rows = await connection.QueryAsync<(string Status, int Steps)>(new CommandDefinition(NurtureSql.CountSteps, cancellationToken: cancel));
-        return rows.ToDictionary(r => r.Status, r => r.Steps, StringComparer.Ordinal);
+        var rows = await connection.QueryAsync<StageCount>(new CommandDefinition(NurtureSql.CountSteps, cancellationToken: cancel));
+        return rows.ToDictionary(r => r.Stage, r => r.Leads, StringComparer.Ordinal);
     }
 
     /// <summary>MQLs that entered the stage at or before <paramref name="before"/> and are still waiting for sales.</summary>
@@ -168,7 +168,7 @@ internal static class NurtureSql
         WHERE id = @Id AND claimed_by = @claimer AND status = 'claimed'
         """;
 
-    public const string CountSteps = "SELECT status, COUNT(*) AS steps FROM nurture_steps GROUP BY status";
+    public const string CountSteps = "SELECT status AS stage, COUNT(*) AS leads FROM nurture_steps GROUP BY status";
 
     public const string MqlsWaiting = "SELECT lead_id, stage_entered_at, source FROM leads WHERE stage = 'Mql' AND stage_entered_at <= @before";
 

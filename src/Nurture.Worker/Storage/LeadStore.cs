@@ -10,7 +10,11 @@ using Nurture.Core;
 namespace Nurture.Worker.Storage;
 
 /// <summary>What happened to one event: applied (with the domain's decision) or a duplicate of one applied before.</summary>
-public sealed record AppliedEvent(NurtureMessage Event, bool Duplicate, LeadDecision? Decision);
+public sealed record AppliedEvent(NurtureMessage Event, bool Duplicate, LeadDecision? Decision)
+{
+    /// <summary>A late event: the decision holds the lead's whole re-decided history, not only what this event changed.</summary>
+    public bool Late { get; init; }
+}
 
 /// <summary>Another writer changed the lead between our read and our write. Retrying the whole transaction is safe.</summary>
 public sealed class LeadVersionConflictException(string message, Exception? inner = null) : Exception(message, inner);
@@ -136,7 +140,7 @@ public sealed partial class LeadStore(Database database)
         await using var connection = await Database.OpenAsync(cancel);
         await connection.ExecuteAsync(new CommandDefinition(
             StoreSql.InsertRejected,
-            new { at, origin, reason = Truncate(reason), payload }, cancellationToken: cancel));
+            new { at, origin = origin.Length <= 64 ? origin : origin[..64], reason = Truncate(reason), payload }, cancellationToken: cancel));
     }
 
     public async Task<bool> IsSuppressedAsync(string email, CancellationToken cancel = default)
@@ -257,7 +261,7 @@ public sealed partial class LeadStore(Database database)
             foreach (var outgoing in decision.Outgoing) await AddToOutboxAsync(outgoing, ifNew: true);
             await NurtureAsync(late, decision);
             await SideRecordsAsync(late, stored.Lead, decision);
-            return new AppliedEvent(late, false, decision);
+            return new AppliedEvent(late, false, decision) { Late = true };
         }
 
         /// <summary>A decision with no event behind it (the decay job's re-score): the lead, its transitions and messages.</summary>

@@ -66,6 +66,14 @@ public sealed class SqlDialect
         _ => "INSERT OR IGNORE INTO suppressions (email_hash, reason, at) VALUES (@EmailHash, @Reason, @At)",
     };
 
+    /// <summary>The UTC calendar day of a time column as yyyy-MM-dd text, for per-day counts.</summary>
+    public string DayOf(string column) => Provider switch
+    {
+        DatabaseProvider.PostgreSql => $"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
+        DatabaseProvider.SqlServer => $"CONVERT(char(10), SWITCHOFFSET({column}, '+00:00'), 23)",
+        _ => $"substr({column}, 1, 10)",
+    };
+
     /// <summary>A message a re-decided history may have queued before (same derived id) is queued once.</summary>
     public string InsertOutboxIfNew => Provider switch
     {

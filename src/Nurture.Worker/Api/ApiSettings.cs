@@ -1,0 +1,65 @@
+using System.Security.Cryptography;
+using System.Text;
+using Microsoft.Extensions.Configuration;
+using Nurture.Worker.Cli;
+
+namespace Nurture.Worker.Api;
+
+/// <summary>Nurture:Api: the key clients send in X-Api-Key, and the limits of one request.</summary>
+public sealed record ApiSettings
+{
+    public const string Section = "Nurture:Api";
+
+    public string Key { get; init; } = "";
+    /// <summary>True when no key was configured and one was generated into <see cref="KeyFile"/>.</summary>
+    public bool KeyGenerated { get; init; }
+    public string KeyFile { get; init; } = "nurture-api.key";
+    public int MaxBodyBytes { get; init; } = 4 * 1024 * 1024;
+    public int MaxEvents { get; init; } = 10_000;
+
+    public static ApiSettings Load(IConfiguration configuration)
+    {
+        var s = configuration.GetSection(Section);
+        var file = s["KeyFile"] is { Length: > 0 } f ? f : "nurture-api.key";
+        var key = s["Key"];
+        var generated = false;
+        if (string.IsNullOrEmpty(key))
+        {
+            // No key configured: one is made once and kept in a file beside the database, so clients can read it.
+            var path = Path.GetFullPath(file);
+            if (!File.Exists(path))
+            {
+                if (Path.GetDirectoryName(path) is { } directory) Directory.CreateDirectory(directory);
+                File.WriteAllText(path, Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(24)));
+                if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            }
+            key = File.ReadAllText(path).Trim();
+            generated = true;
+        }
+        else if (key.Length < 16)
+        {
+            throw new SettingsException($"{Section}:Key: {key.Length} characters is too short for an API key; use at least 16 random characters.");
+        }
+        return new ApiSettings
+        {
+            Key = key,
+            KeyGenerated = generated,
+            KeyFile = file,
+            MaxBodyBytes = Number(s, "MaxBodyBytes", 4 * 1024 * 1024, 1024, 256 * 1024 * 1024),
+            MaxEvents = Number(s, "MaxEvents", 10_000, 1, 1_000_000),
+        };
+    }
+
+    /// <summary>Compares in constant time, so the key cannot be guessed a character at a time.</summary>
+    public bool Accepts(string? presented) =>
+        presented is not null && CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(presented), Encoding.UTF8.GetBytes(Key));
+
+    private static int Number(IConfigurationSection section, string key, int fallback, int min, int max)
+    {
+        var value = section[key];
+        if (value is null) return fallback;
+        return int.TryParse(value, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var n) && n >= min && n <= max
+            ? n
+            : throw new SettingsException($"{Section}:{key}: '{value}' must be a whole number from {min} to {max}.");
+    }
+}

@@ -1,0 +1,112 @@
+using System.Diagnostics.Metrics;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Nurture.Contracts;
+using Nurture.Core;
+using Nurture.Worker.Storage;
+
+namespace Nurture.Worker.Metrics;
+
+/// <summary>The funnel, conversion, MQL value per source with its interval, spend returns, emails and SLA breaches, read from the database.</summary>
+public sealed record FunnelReport(
+    DateTimeOffset AsOf,
+    string DefinitionVersion,
+    IReadOnlyList<FunnelStage> Funnel,
+    IReadOnlyDictionary<LeadStage, int> LeadsPerStage,
+    ValueEstimate MqlValue,
+    IReadOnlyList<ValueEstimate> MqlValueBySource,
+    IReadOnlyDictionary<string, SpendReturn> SpendBySource,
+    IReadOnlyDictionary<string, int> Emails,
+    int HandOffBreaches,
+    IReadOnlyList<DayCount> Timeline)
+{
+    public static async Task<FunnelReport> ReadAsync(LeadStore store, Definition definition, DateTimeOffset now, CancellationToken cancel = default)
+    {
+        var cohorts = await store.ReadCohortsAsync(now.AddDays(-definition.Value.SalesCycleDays), cancel);
+        var overall = new CohortCounts(null, cohorts.Sum(c => c.Mqls), cohorts.Sum(c => c.Customers), cohorts.Sum(c => c.Revenue));
+        // Spend is set against every MQL and customer a source ever brought, not only the cohort old enough for the close rate.
+        var allTime = (await store.ReadCohortsAsync(DateTimeOffset.MaxValue, cancel)).ToDictionary(c => c.Source ?? "", StringComparer.Ordinal);
+        var spend = (await store.ReadSpendAsync(cancel)).ToDictionary(
+            s => s.Key,
+            s => allTime.TryGetValue(s.Key, out var c) ? Core.MqlValue.Spend(s.Value, c.Mqls, c.Customers, c.Revenue) : Core.MqlValue.Spend(s.Value, 0, 0, 0m),
+            StringComparer.Ordinal);
+        return new FunnelReport(
+            now,
+            definition.Version,
+            await store.ReadFunnelAsync(cancel),
+            await store.ReadStageCountsAsync(cancel),
+            Core.MqlValue.Estimate(overall, definition.Value),
+            cohorts.Select(c => Core.MqlValue.Estimate(c, definition.Value)).OrderBy(v => v.Source, StringComparer.Ordinal).ToList(),
+            spend,
+            await store.CountStepsAsync(cancel),
+            await store.CountHandOffBreachesAsync(cancel),
+            await store.ReadTimelineAsync(now.AddDays(-30), cancel));
+    }
+}
+
+/// <summary>Reads the funnel every Nurture:Metrics:RefreshSeconds for the gauges, so a scrape never waits on the database.</summary>
+public sealed class FunnelRefresher(LeadStore store, Definition definition, TimeProvider clock, NurtureMetrics metrics, MetricsSettings settings, ILogger<FunnelRefresher> log) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                metrics.Latest = await FunnelReport.ReadAsync(store, definition, clock.GetUtcNow(), stoppingToken);
+            }
+            catch (Exception e) when (!stoppingToken.IsCancellationRequested)
+            {
+                log.LogWarning(e, "Reading the funnel for the metrics failed; trying again in {Seconds} s", settings.RefreshSeconds);
+            }
+            try
+            {
+                await Task.Delay(TimeSpan.FromSeconds(settings.RefreshSeconds), stoppingToken);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+}
+
+/// <summary>Gauges over the latest funnel report. Labels: stage, source, bound — never a lead.</summary>
+internal static class FunnelGauges
+{
+    public static void Register(Meter meter, Func<FunnelReport?> latest)
+    {
+        meter.CreateObservableGauge("nurture.leads", () => Read(latest, r => r.LeadsPerStage.Select(p => Measure(p.Value, ("stage", p.Key.ToString())))),
+            "{lead}", "Leads in each stage now.");
+        meter.CreateObservableGauge("nurture.funnel.reached", () => Read(latest, r => r.Funnel.Select(f => Measure(f.Reached, ("stage", f.Stage.ToString())))),
+            "{lead}", "Leads that reached each funnel stage (or a later one).");
+        meter.CreateObservableGauge("nurture.conversion.ratio", () => Read(latest, r => r.Funnel.Zip(r.Funnel.Skip(1))
+            .Where(p => p.Second.ConversionFromPrevious is not null)
+            .Select(p => new Measurement<double>(p.Second.ConversionFromPrevious!.Value, new("from", p.First.Stage.ToString()), new("to", p.Second.Stage.ToString())))),
+            "1", "Share of leads that reached a stage and went on to reach the next.");
+        meter.CreateObservableGauge("nurture.mql.value", () => Read(latest, r => Values(r).SelectMany(v => new[]
+            {
+                Measure((double)v.Value, ("source", v.Source ?? "all"), ("bound", "estimate"), ("currency", v.Currency)),
+                Measure((double)v.ValueLow, ("source", v.Source ?? "all"), ("bound", "low"), ("currency", v.Currency)),
+                Measure((double)v.ValueHigh, ("source", v.Source ?? "all"), ("bound", "high"), ("currency", v.Currency)),
+            })), null, "What one MQL is worth: close rate × average revenue, with its 95 % interval (bound low/high).");
+        meter.CreateObservableGauge("nurture.mql.close_rate", () => Read(latest, r => Values(r).SelectMany(v => new[]
+            {
+                Measure(v.CloseRate, ("source", v.Source ?? "all"), ("bound", "estimate")),
+                Measure(v.CloseRateLow, ("source", v.Source ?? "all"), ("bound", "low")),
+                Measure(v.CloseRateHigh, ("source", v.Source ?? "all"), ("bound", "high")),
+            })), "1", "Close rate MQL → customer of the cohort old enough to have closed.");
+        meter.CreateObservableGauge("nurture.mql.cost", () => Read(latest, r => r.SpendBySource.Where(s => s.Value.CostPerMql is not null)
+            .Select(s => Measure((double)s.Value.CostPerMql!.Value, ("source", s.Key)))), null, "Spend per MQL, per source where spend is known.");
+        meter.CreateObservableGauge("nurture.spend.return.ratio", () => Read(latest, r => r.SpendBySource.Where(s => s.Value.ReturnOnSpend is not null)
+            .Select(s => Measure(s.Value.ReturnOnSpend!.Value, ("source", s.Key)))), "1", "Revenue from a source's customers per unit of its spend.");
+    }
+
+    private static IEnumerable<ValueEstimate> Values(FunnelReport r) => r.MqlValueBySource.Prepend(r.MqlValue);
+
+    private static List<Measurement<double>> Read(Func<FunnelReport?> latest, Func<FunnelReport, IEnumerable<Measurement<double>>> read) =>
+        latest() is { } report ? read(report).ToList() : [];
+
+    private static Measurement<double> Measure(double value, params (string Key, string Value)[] tags) =>
+        new(value, tags.Select(t => new KeyValuePair<string, object?>(t.Key, t.Value)));
+}

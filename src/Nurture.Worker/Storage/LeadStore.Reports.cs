@@ -1,0 +1,123 @@
+using Dapper;
+using Nurture.Contracts;
+using Nurture.Core;
+
+namespace Nurture.Worker.Storage;
+
+public sealed record DayCount(string Day, string Series, int Count);
+
+public sealed class LeadHistoryRow
+{
+    public string Type { get; init; } = "";
+    public DateTimeOffset OccurredAt { get; init; }
+    public DateTimeOffset ReceivedAt { get; init; }
+    public string? Outcome { get; init; }
+}
+
+public sealed class LeadTransitionRow
+{
+    public string FromStage { get; init; } = "";
+    public string ToStage { get; init; } = "";
+    public DateTimeOffset At { get; init; }
+    public string Reason { get; init; } = "";
+    public string? Skipped { get; init; }
+    public string? DefinitionVersion { get; init; }
+}
+
+public sealed class LeadStepRow
+{
+    public string Track { get; init; } = "";
+    public int Enrolment { get; init; }
+    public int Step { get; init; }
+    public string Template { get; init; } = "";
+    public DateTimeOffset DueAt { get; init; }
+    public string Status { get; init; } = "";
+    public DateTimeOffset? SentAt { get; init; }
+    public string? LastError { get; init; }
+    public int Attempts { get; init; }
+}
+
+/// <summary>What the HTTP API, the dashboard and the metrics read: counted in SQL, never by loading every lead.</summary>
+public sealed partial class LeadStore
+{
+    /// <summary>Leads in each stage now, every stage present (zero when empty).</summary>
+    public async Task<IReadOnlyDictionary<LeadStage, int>> ReadStageCountsAsync(CancellationToken cancel = default)
+    {
+        await using var connection = await Database.OpenAsync(cancel);
+        var rows = await connection.QueryAsync<StageCount>(new CommandDefinition(StoreSql.CountByStage, cancellationToken: cancel));
+        var counts = Enum.GetValues<LeadStage>().ToDictionary(s => s, _ => 0);
+        foreach (var row in rows) counts[Enum.Parse<LeadStage>(row.Stage)] = row.Leads;
+        return counts;
+    }
+
+    public async Task<int> CountHandOffBreachesAsync(CancellationToken cancel = default)
+    {
+        await using var connection = await Database.OpenAsync(cancel);
+        return await connection.ExecuteScalarAsync<int>(new CommandDefinition("SELECT COUNT(*) FROM outbox WHERE type = 'HandOffSlaBreached'", cancellationToken: cancel));
+    }
+
+    /// <summary>Per UTC day since <paramref name="since"/>: emails sent, new MQLs and hand-off SLA breaches.</summary>
+    public async Task<IReadOnlyList<DayCount>> ReadTimelineAsync(DateTimeOffset since, CancellationToken cancel = default)
+    {
+        var d = Database.Dialect;
+        var sql = $"""
+            SELECT {d.DayOf("sent_at")} AS day, 'emailsSent' AS series, COUNT(*) AS count FROM nurture_steps WHERE status = 'sent' AND sent_at >= @since GROUP BY {d.DayOf("sent_at")}
+            UNION ALL
+            SELECT {d.DayOf("at")}, 'mqls', COUNT(*) FROM stage_transitions WHERE to_stage = 'Mql' AND at >= @since GROUP BY {d.DayOf("at")}
+            UNION ALL
+            SELECT {d.DayOf("created_at")}, 'handOffBreaches', COUNT(*) FROM outbox WHERE type = 'HandOffSlaBreached' AND created_at >= @since GROUP BY {d.DayOf("created_at")}
+            """;
+        await using var connection = await Database.OpenAsync(cancel);
+        var rows = await connection.QueryAsync<DayRow>(new CommandDefinition(sql, new { since }, cancellationToken: cancel));
+        return rows.Select(r => new DayCount(r.Day, r.Series, (int)r.Count)).OrderBy(r => r.Day, StringComparer.Ordinal).ThenBy(r => r.Series, StringComparer.Ordinal).ToList();
+    }
+
+    public async Task<IReadOnlyList<LeadHistoryRow>> ReadHistoryRowsAsync(string leadId, CancellationToken cancel = default)
+    {
+        await using var connection = await Database.OpenAsync(cancel);
+        return (await connection.QueryAsync<LeadHistoryRow>(new CommandDefinition(
+            "SELECT type, occurred_at, received_at, outcome FROM lead_events WHERE lead_id = @leadId ORDER BY occurred_at, received_at", new { leadId }, cancellationToken: cancel))).ToList();
+    }
+
+    public async Task<IReadOnlyList<LeadTransitionRow>> ReadTransitionsAsync(string leadId, CancellationToken cancel = default)
+    {
+        await using var connection = await Database.OpenAsync(cancel);
+        return (await connection.QueryAsync<LeadTransitionRow>(new CommandDefinition(
+            "SELECT from_stage, to_stage, at, reason, skipped, definition_version FROM stage_transitions WHERE lead_id = @leadId ORDER BY at, id", new { leadId }, cancellationToken: cancel))).ToList();
+    }
+
+    public async Task<IReadOnlyList<LeadStepRow>> ReadStepsAsync(string leadId, CancellationToken cancel = default)
+    {
+        await using var connection = await Database.OpenAsync(cancel);
+        return (await connection.QueryAsync<LeadStepRow>(new CommandDefinition(
+            "SELECT track, enrolment, step, template, due_at, status, sent_at, last_error, attempts FROM nurture_steps WHERE lead_id = @leadId ORDER BY enrolment, step", new { leadId }, cancellationToken: cancel))).ToList();
+    }
+
+    /// <summary>One row per estimate (source '' for all sources together); a second run at the same instant changes nothing.</summary>
+    public async Task RecordValueSnapshotAsync(DateTimeOffset at, IEnumerable<ValueEstimate> estimates, string definitionVersion, CancellationToken cancel = default)
+    {
+        await using var connection = await Database.OpenAsync(cancel);
+        await using var transaction = await connection.BeginTransactionAsync(cancel);
+        foreach (var v in estimates)
+        {
+            var exists = await connection.ExecuteScalarAsync<int>(new CommandDefinition(
+                "SELECT COUNT(*) FROM mql_value_snapshots WHERE at = @at AND source = @source", new { at, source = v.Source ?? "" }, transaction, cancellationToken: cancel));
+            if (exists > 0) continue;
+            await connection.ExecuteAsync(new CommandDefinition("""
+                INSERT INTO mql_value_snapshots (at, source, mqls, customers, close_rate, close_rate_low, close_rate_high, average_revenue, value, value_low, value_high, currency, definition_version)
+                VALUES (@at, @source, @Mqls, @Customers, @CloseRate, @CloseRateLow, @CloseRateHigh, @AverageRevenue, @Value, @ValueLow, @ValueHigh, @Currency, @definitionVersion)
+                """, new
+            {
+                at, source = v.Source ?? "", v.Mqls, v.Customers, v.CloseRate, v.CloseRateLow, v.CloseRateHigh, v.AverageRevenue, v.Value, v.ValueLow, v.ValueHigh, v.Currency, definitionVersion,
+            }, transaction, cancellationToken: cancel));
+        }
+        await transaction.CommitAsync(cancel);
+    }
+
+    private sealed class DayRow
+    {
+        public string Day { get; set; } = "";
+        public string Series { get; set; } = "";
+        public long Count { get; set; }
+    }
+}
