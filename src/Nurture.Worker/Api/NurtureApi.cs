@@ -59,7 +59,11 @@ public static class NurtureApi
         if (string.IsNullOrWhiteSpace(body)) return Invalid([new EventError(0, "body: empty; send one event as JSON, or several as NDJSON (one event per line).")]);
 
         var (events, errors) = Parse(body, request.ContentType);
-        if (errors.Count > 0) return Invalid(errors);
+        if (errors.Count > 0)
+        {
+            foreach (var _ in errors) metrics.Rejected("api");
+            return Invalid(errors);
+        }
         if (events.Count > settings.MaxEvents) return Invalid([new EventError(0, $"body: {events.Count} events; at most {settings.MaxEvents} per request.")]);
         var duplicatesInRequest = events.GroupBy(e => e.EventId).Where(g => g.Count() > 1).Select(g => g.Key).ToHashSet();
 

@@ -25,7 +25,17 @@ public sealed class MailRig : IAsyncDisposable
         Folder = folder;
     }
 
+    public const string ApiKey = "test-api-key-0123456789";
+
     public WebApplication App { get; }
+
+    /// <summary>An HTTP client for the worker's own address, with the API key.</summary>
+    public HttpClient Http()
+    {
+        var http = new HttpClient { BaseAddress = new Uri(App.Urls.First()) };
+        http.DefaultRequestHeaders.Add("X-Api-Key", ApiKey);
+        return http;
+    }
     public FakeTimeProvider Clock { get; }
     public string Folder { get; }
     public LeadStore Store => App.Services.GetRequiredService<LeadStore>();
@@ -46,6 +56,9 @@ public sealed class MailRig : IAsyncDisposable
             ["Nurture:Email:UnsubscribeKeyFile"] = Path.Combine(folder, "unsubscribe.key"),
             ["Nurture:Email:DispatchSeconds"] = "1",
             ["Nurture:Schedule:Enabled"] = jobs ? "true" : "false",
+            ["Nurture:Api:Key"] = ApiKey,
+            ["Nurture:Api:MaxBodyBytes"] = "262144",
+            ["Nurture:Metrics:RefreshSeconds"] = "1",
         };
         if (smtp is not null)
         {

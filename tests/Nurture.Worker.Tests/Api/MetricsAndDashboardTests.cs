@@ -1,0 +1,174 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Microsoft.Extensions.DependencyInjection;
+using Nurture.Contracts;
+using Nurture.Worker.Scheduling;
+using Nurture.Worker.Tests.Email;
+using Nurture.Worker.Tests.Messaging;
+
+namespace Nurture.Worker.Tests.Api;
+
+/// <summary>/metrics scraped over real HTTP after a known sequence of events; the dashboard rendered in headless Chromium.</summary>
+public partial class When_dashboards_read_what_nurture_emits
+{
+    private static readonly string Root = FindRoot();
+
+    private static string FindRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "Nurture.sln"))) return dir.FullName;
+        }
+        throw new InvalidOperationException("Nurture.sln not found.");
+    }
+
+    private static string Line(string type, string leadId, string extra, int minutes) =>
+        $$"""{"type":"{{type}}","eventId":"{{Guid.NewGuid()}}","leadId":"{{leadId}}","occurredAt":"{{MailRig.Monday.AddMinutes(minutes - 60):O}}"{{extra}}}""";
+
+    private static string CapturedLine(string leadId, string source) =>
+        Line("LeadCaptured", leadId, $$""","email":"{{leadId}}@softwarehaus.example","firstName":"Anna","industry":"software","companySize":50,"country":"DE","timeZone":"Europe/Berlin","language":"de","source":"{{source}}","consent":true""", 0);
+
+    /// <summary>Sample lines of the Prometheus text format: name{labels} value.</summary>
+    private static double Value(string scrape, string name, params (string Key, string Value)[] labels)
+    {
+        foreach (var line in scrape.Split('\n'))
+        {
+            var match = SampleLine().Match(line);
+            if (!match.Success || match.Groups["name"].Value != name) continue;
+            var text = match.Groups["labels"].Value;
+            if (labels.All(l => text.Contains($"{l.Key}=\"{l.Value}\"", StringComparison.Ordinal))) return double.Parse(match.Groups["value"].Value, CultureInfo.InvariantCulture);
+        }
+        throw new Xunit.Sdk.XunitException($"{name}{{{string.Join(",", labels.Select(l => $"{l.Key}=\"{l.Value}\""))}}} is not in the scrape.");
+    }
+
+    private static double Sum(string scrape, string name) => scrape.Split('\n').Select(l => SampleLine().Match(l))
+        .Where(m => m.Success && m.Groups["name"].Value == name).Sum(m => double.Parse(m.Groups["value"].Value, CultureInfo.InvariantCulture));
+
+    [GeneratedRegex(@"^(?<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?<labels>[^}]*)\})? (?<value>\S+)")]
+    private static partial Regex SampleLine();
+
+    private static async Task<(int Code, string Output)> Tool(string file, string arguments, string? input = null)
+    {
+        var start = new ProcessStartInfo(file, arguments) { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = input is not null };
+        using var process = Process.Start(start)!;
+        if (input is not null)
+        {
+            await process.StandardInput.WriteAsync(input);
+            process.StandardInput.Close();
+        }
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(90));
+        await process.WaitForExitAsync(timeout.Token);
+        return (process.ExitCode, await output + await error);
+    }
+
+    private static string? Which(string tool) =>
+        Environment.GetEnvironmentVariable("PATH")!.Split(':').Select(d => Path.Combine(d, tool)).FirstOrDefault(File.Exists);
+
+    [SkippableFact]
+    public async Task Should_expose_the_known_sequence_in_metrics_that_pass_promtool_and_feed_every_grafana_panel()
+    {
+        var promtool = Which("promtool");
+        Skip.If(promtool is null, "promtool (Debian's prometheus package) is not installed; ./test.sh installs it.");
+        await using var rig = await MailRig.StartAsync();
+        using var http = rig.Http();
+        string[] batch =
+        [
+            CapturedLine("m-1", "webinar"), CapturedLine("m-2", "ads"), CapturedLine("m-3", "ads"),
+            Line("LeadActivityRecorded", "m-1", ",\"activity\":\"trialStarted\"", 5),
+            Line("LeadActivityRecorded", "m-1", ",\"activity\":\"demoRequested\"", 10),
+            """{"type":"CampaignSpendRecorded","eventId":"7a1c2b4e-0000-4000-8000-000000000001","occurredAt":"2026-03-01T00:00:00Z","channel":"webinar","amount":400,"currency":"EUR","periodStart":"2026-02-01","periodEnd":"2026-02-28"}""",
+        ];
+        var posted = await http.PostAsync("/api/events", new StringContent(string.Join("\n", batch), Encoding.UTF8, "application/x-ndjson"));
+        Assert.True(posted.StatusCode == System.Net.HttpStatusCode.Accepted, await posted.Content.ReadAsStringAsync());
+        await http.PostAsync("/api/events", new StringContent(batch[0], Encoding.UTF8, "application/json")); // a duplicate
+        await http.PostAsync("/api/events", new StringContent("{not json", Encoding.UTF8, "application/json")); // a rejected line
+        await rig.Dispatch.DispatchAllDueAsync(); // three welcome emails go out (Monday 09:30 in Berlin)
+        var link = (await File.ReadAllTextAsync(Directory.GetFiles(rig.MailFolder).First(f => File.ReadAllText(f).Contains("m-2@", StringComparison.Ordinal))))
+            .Split('\n').First(l => l.StartsWith(" <http", StringComparison.Ordinal)).Trim().Trim('<', '>');
+        await http.PostAsync(link, new FormUrlEncodedContent([KeyValuePair.Create("List-Unsubscribe", "One-Click")]));
+        rig.Clock.Advance(TimeSpan.FromHours(49));
+        await rig.App.Services.GetRequiredService<IEnumerable<Microsoft.Extensions.Hosting.IHostedService>>().OfType<Nurture.Worker.Messaging.OutboxRelay>().Single().PublishPendingAsync(default);
+        var sla = ActivatorUtilities.CreateInstance<CheckHandOffSla>(rig.App.Services);
+        Assert.Equal(1, await sla.CheckAsync(default));
+
+        var scrape = await Eventually.Until(() => http.GetStringAsync("/metrics"), s => s.Contains("nurture_leads{", StringComparison.Ordinal) && s.Contains("stage=\"Mql\"} 1", StringComparison.Ordinal), TimeSpan.FromSeconds(20), "the funnel gauges");
+
+        Assert.Equal(6, Sum(scrape, "nurture_events_processed_total"));
+        Assert.Equal(1, Sum(scrape, "nurture_events_duplicated_total"));
+        Assert.Equal(1, Value(scrape, "nurture_events_rejected_total", ("origin", "api")));
+        Assert.Equal(1, Value(scrape, "nurture_stage_transitions_total", ("from", "Lead"), ("to", "Mql"), ("source", "webinar")));
+        Assert.Equal(3, Value(scrape, "nurture_leads", ("stage", "Lead")) + Value(scrape, "nurture_leads", ("stage", "Mql")));
+        Assert.Equal(1, Value(scrape, "nurture_funnel_reached", ("stage", "Mql")));
+        Assert.Equal(Math.Round(1 / 3.0, 4), Value(scrape, "nurture_conversion_ratio", ("from", "Lead"), ("to", "Mql")), 4);
+        Assert.Equal(100, Value(scrape, "nurture_mql_value", ("source", "all"), ("bound", "estimate")));
+        Assert.True(Value(scrape, "nurture_mql_value", ("source", "all"), ("bound", "low")) < 100);
+        Assert.Equal(400, Value(scrape, "nurture_mql_cost", ("source", "webinar")));
+        Assert.Equal(3, Value(scrape, "nurture_emails_sent_total", ("track", "software")));
+        Assert.Equal(1, Sum(scrape, "nurture_unsubscribes_total"));
+        Assert.Equal(1, Sum(scrape, "nurture_handoff_sla_breaches_total"));
+        Assert.Equal(3, Value(scrape, "nurture_dispatch_lag_seconds_count"));
+        Assert.Equal(1, Value(scrape, "nurture_stage_duration_seconds_count", ("stage", "Lead")));
+        Assert.DoesNotContain("m-1", scrape, StringComparison.Ordinal); // no lead id in a label
+        Assert.DoesNotContain("@softwarehaus", scrape, StringComparison.Ordinal);
+
+        var (code, lint) = await Tool(promtool!, "check metrics", scrape);
+        Assert.True(code == 0, "promtool check metrics: " + lint);
+
+        // Every metric the Grafana dashboard queries is one the worker exposes.
+        using var dashboard = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(Root, "deploy", "grafana", "dashboards", "nurture.json")));
+        var exposed = scrape.Split('\n').Select(l => SampleLine().Match(l)).Where(m => m.Success).Select(m => m.Groups["name"].Value).ToHashSet();
+        var queried = dashboard.RootElement.GetProperty("panels").EnumerateArray().SelectMany(p => p.GetProperty("targets").EnumerateArray())
+            .SelectMany(t => MetricName().Matches(t.GetProperty("expr").GetString()!).Select(m => m.Value)).ToHashSet();
+        Assert.NotEmpty(queried);
+        Assert.All(queried, name => Assert.Contains(name, exposed));
+        var (configCode, configCheck) = await Tool(promtool!, $"check config {Path.Combine(Root, "deploy", "prometheus", "prometheus.yml")}");
+        Assert.True(configCode == 0, configCheck);
+    }
+
+    [GeneratedRegex(@"\bnurture_[a-z_]+\b")]
+    private static partial Regex MetricName();
+
+    [SkippableFact]
+    public async Task Should_render_the_dashboard_in_headless_chromium_with_the_funnel_numbers_visible()
+    {
+        var chromium = Which("chromium") ?? Which("chromium-browser");
+        Skip.If(chromium is null, "Chromium (Debian's chromium package) is not installed; ./test.sh installs it.");
+        // After the sample's last event, so its MQL cohorts are old enough to count per source.
+        await using var rig = await MailRig.StartAsync(clock: new Microsoft.Extensions.Time.Testing.FakeTimeProvider(new DateTimeOffset(2026, 11, 25, 10, 0, 0, TimeSpan.Zero)));
+        using var http = rig.Http();
+        foreach (var chunk in (await File.ReadAllLinesAsync(Path.Combine(Root, "samples", "events.ndjson"))).Chunk(300))
+        {
+            var response = await http.PostAsync("/api/events", new StringContent(string.Join("\n", chunk), Encoding.UTF8, "application/x-ndjson"));
+            Assert.Equal(System.Net.HttpStatusCode.Accepted, response.StatusCode);
+        }
+        using var funnel = JsonDocument.Parse(await http.GetStringAsync("/api/funnel"));
+        var reached = funnel.RootElement.GetProperty("funnel").EnumerateArray().ToDictionary(s => s.GetProperty("stage").GetString()!, s => s.GetProperty("reached").GetInt32());
+        var url = rig.App.Urls.First() + "/dashboard";
+        const string Flags = "--headless --no-sandbox --disable-gpu --disable-dev-shm-usage --no-first-run --hide-scrollbars --virtual-time-budget=15000";
+
+        var (code, dom) = await Tool(chromium!, $"{Flags} --dump-dom {url}");
+
+        Assert.True(code == 0, dom);
+        foreach (var (stage, count) in reached)
+        {
+            Assert.Matches($"data-stage=\"{stage}\".*?class=\"n reached\">{count}<", dom);
+        }
+        Assert.Matches(@"id=""mql-value"">[^<–]*\d", dom);
+        Assert.Contains("data-source=\"webinar\"", dom, StringComparison.Ordinal);
+        Assert.DoesNotMatch(@"id=""error"">[^<]+<", dom);
+
+        var artifacts = Path.Combine(Root, "artifacts");
+        Directory.CreateDirectory(artifacts);
+        var screenshot = Path.Combine(artifacts, "dashboard.png");
+        File.Delete(screenshot);
+        var (shotCode, shotOutput) = await Tool(chromium!, $"{Flags} --window-size=1400,1100 --screenshot={screenshot} {url}");
+        Assert.True(shotCode == 0 && File.Exists(screenshot), shotOutput);
+        var png = await File.ReadAllBytesAsync(screenshot);
+        Assert.True(png.Length > 10_000 && png[1] == 'P' && png[2] == 'N' && png[3] == 'G', $"{screenshot} is not a PNG of the page");
+    }
+}
