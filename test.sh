@@ -41,9 +41,22 @@ ensure_rabbitmq() {
   export NURTURE_TEST_RABBITMQ="amqp://guest:guest@localhost:5672/"
 }
 
+# promtool (Debian's prometheus package) checks the /metrics exposition; Chromium renders the dashboard headless.
+ensure_tools() {
+  if ! command -v promtool >/dev/null 2>&1; then
+    echo "test.sh: installing promtool (Debian's prometheus package)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  fi
+  if ! command -v chromium >/dev/null 2>&1; then
+    echo "test.sh: installing Chromium (Debian's chromium package)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  fi
+}
+
 if [ "${NURTURE_TEST_NO_SERVICES:-}" != "1" ]; then
   ensure_postgres
   ensure_rabbitmq
+  ensure_tools
 fi
 
 dotnet build Nurture.sln -c Release -warnaserror

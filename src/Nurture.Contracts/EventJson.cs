@@ -19,6 +19,14 @@ public static class EventJson
             .Cast<JsonDerivedTypeAttribute>()
             .ToDictionary(a => (string)a.TypeDiscriminator!, a => a.DerivedType, StringComparer.OrdinalIgnoreCase);
 
+    /// <summary>The events publishers send Nurture; the others are Nurture's own, published for everyone else.</summary>
+    public static IReadOnlySet<Type> Incoming { get; } = new HashSet<Type>
+    {
+        typeof(LeadCaptured), typeof(LeadActivityRecorded), typeof(LeadAcceptedBySales), typeof(LeadRejectedBySales),
+        typeof(LeadQualifiedBySales), typeof(DealWon), typeof(DealLost), typeof(LeadDisqualified), typeof(LeadUnsubscribed),
+        typeof(EmailBounced), typeof(LeadErased), typeof(CampaignSpendRecorded),
+    };
+
     public static string Write(NurtureMessage message) => JsonSerializer.Serialize(message, Options);
 
     public static NurtureMessage Parse(string json) =>

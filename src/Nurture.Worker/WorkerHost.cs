@@ -44,8 +44,8 @@ public static class WorkerHost
         configure?.Invoke(builder.Configuration);
         if (string.IsNullOrWhiteSpace(builder.Configuration[WebHostDefaults.ServerUrlsKey])) builder.WebHost.UseUrls(DefaultUrl);
 
-        AddWorker(builder.Services, builder.Configuration);
-        builder.Services.AddSingleton(ApiSettings.Load(builder.Configuration));
+        var database = AddWorker(builder.Services, builder.Configuration);
+        builder.Services.AddSingleton(ApiSettings.Load(builder.Configuration, database.DataFolder));
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.Converters.Add(new JsonStringEnumConverter()));
         services?.Invoke(builder.Services);
         // MassTransit adds its bus check with the "ready" tag; the database is the other half of ready.
@@ -64,7 +64,7 @@ public static class WorkerHost
     /// What the worker is made of, apart from HTTP, from its settings; each setting that cannot work (and each template
     /// that is missing or broken) stops it here, named. Tests build the same with MassTransit's test harness.
     /// </summary>
-    internal static IServiceCollection AddWorker(IServiceCollection services, IConfiguration configuration, bool testHarness = false)
+    internal static Database AddWorker(IServiceCollection services, IConfiguration configuration, bool testHarness = false)
     {
         var definition = DefinitionSettings.Load(configuration);
         var database = Settings.Database(configuration);
@@ -73,6 +73,7 @@ public static class WorkerHost
         var templates = NurtureTemplates.Load(definition, email);
         var schedule = ScheduleSettings.Load(configuration);
         var metrics = MetricsSettings.Load(configuration);
+        var tokens = UnsubscribeTokens.From(email, database.DataFolder);
         MailKit.Telemetry.SmtpClient.Configure();
         services.AddOpenTelemetry().ConfigureResource(r => r.AddService("nurture")).WithMetrics(m =>
         {
@@ -84,7 +85,7 @@ public static class WorkerHost
             if (metrics.OtlpEndpoint is { } otlp) m.AddOtlpExporter(o => o.Endpoint = otlp);
         });
         services.AddSingleton(metrics).AddHostedService<FunnelRefresher>();
-        return services
+        services
             .AddMetrics()
             .AddSingleton(definition)
             .AddSingleton(database)
@@ -93,12 +94,13 @@ public static class WorkerHost
             .AddSingleton<NurtureMetrics>()
             .AddSingleton(email)
             .AddSingleton(templates)
-            .AddSingleton(_ => UnsubscribeTokens.From(email))
+            .AddSingleton(tokens)
             .AddSingleton(sp => NurtureMailer.For(email, sp.GetRequiredService<ILoggerFactory>()))
             .AddSingleton(sp => new PublicAddress(email.PublicUrl, sp.GetService<IServer>()))
             .AddSingleton<NurtureDispatch>()
             .AddNurtureBus(bus, testHarness)
             .AddNurtureSchedule(schedule, email);
+        return database;
     }
 
     /// <summary>Migrates the database, starts, says where everything is, and runs until stopped (Ctrl+C).</summary>

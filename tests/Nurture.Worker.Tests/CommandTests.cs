@@ -77,6 +77,17 @@ public class When_a_user_runs_the_commands
     }
 
     [Fact]
+    public async Task Should_stop_the_worker_at_start_up_when_workers_on_a_database_server_would_not_share_their_secrets()
+    {
+        var folder = Directory.CreateTempSubdirectory("nurture-no-key-").FullName;
+
+        var result = await Run(folder, "--Nurture:Database:Provider=PostgreSql", "--ConnectionStrings:Nurture=Host=localhost;Database=nurture");
+
+        Assert.Equal(2, result.Code);
+        Assert.Contains("Nurture:Email:UnsubscribeKey: required when the database is a server", result.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Should_run_the_worker_with_no_command_on_sqlite_and_the_in_memory_bus_and_consume_a_fed_file()
     {
         var folder = Directory.CreateTempSubdirectory("nurture-worker-").FullName;

@@ -17,7 +17,7 @@ public sealed record ApiSettings
     public int MaxBodyBytes { get; init; } = 4 * 1024 * 1024;
     public int MaxEvents { get; init; } = 10_000;
 
-    public static ApiSettings Load(IConfiguration configuration)
+    public static ApiSettings Load(IConfiguration configuration, string? dataFolder)
     {
         var s = configuration.GetSection(Section);
         var file = s["KeyFile"] is { Length: > 0 } f ? f : "nurture-api.key";
@@ -25,15 +25,9 @@ public sealed record ApiSettings
         var generated = false;
         if (string.IsNullOrEmpty(key))
         {
-            // No key configured: one is made once and kept in a file beside the database, so clients can read it.
-            var path = Path.GetFullPath(file);
-            if (!File.Exists(path))
-            {
-                if (Path.GetDirectoryName(path) is { } directory) Directory.CreateDirectory(directory);
-                File.WriteAllText(path, Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(24)));
-                if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-            }
-            key = File.ReadAllText(path).Trim();
+            // No key configured: (SQLite) one is made once and kept in a file beside the database, so clients can read it.
+            key = Cli.KeyFile.ReadOrCreate($"{Section}:Key", file, dataFolder, () => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(24)));
+            if (dataFolder is not null && !Path.IsPathRooted(file)) file = Path.Combine(dataFolder, file);
             generated = true;
         }
         else if (key.Length < 16)

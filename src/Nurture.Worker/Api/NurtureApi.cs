@@ -107,19 +107,15 @@ public static class NurtureApi
     {
         var events = new List<NurtureMessage>();
         var errors = new List<EventError>();
-        if (contentType?.StartsWith("application/json", StringComparison.OrdinalIgnoreCase) == true)
-        {
-            if (EventJson.TryParse(body, out var single, out var error)) events.Add(single);
-            else errors.Add(new EventError(1, error));
-            return (events, errors);
-        }
-        var lines = body.Split('\n');
+        var single = contentType?.StartsWith("application/json", StringComparison.OrdinalIgnoreCase) == true;
+        var lines = single ? [body] : body.Split('\n');
         for (var i = 0; i < lines.Length; i++)
         {
             var line = lines[i].Trim();
             if (line.Length == 0) continue;
-            if (EventJson.TryParse(line, out var e, out var error)) events.Add(e);
-            else errors.Add(new EventError(i + 1, error));
+            if (!EventJson.TryParse(line, out var e, out var error)) errors.Add(new EventError(i + 1, error));
+            else if (!EventJson.Incoming.Contains(e.GetType())) errors.Add(new EventError(i + 1, $"type: '{e.GetType().Name}' is an event Nurture publishes, not one it consumes."));
+            else events.Add(e);
         }
         return (events, errors);
     }

@@ -19,7 +19,7 @@ public sealed class NurtureDispatch(
     /// <summary>Who holds a claim: this process.</summary>
     public string Claimer { get; init; } = $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid().ToString("N")[..8]}";
 
-    /// <summary>One round: claim, check, send, record. Returns how many steps it claimed (0: nothing was due).</summary>
+    /// <summary>One round: claim, check, send, record. Returns how many steps it claimed (0: nothing was due; negative: the mail server could not be used).</summary>
     public async Task<int> DispatchDueAsync(CancellationToken cancel = default)
     {
         var now = clock.GetUtcNow();
@@ -62,8 +62,20 @@ public sealed class NurtureDispatch(
         var ours = await store.StillClaimedAsync(Claimer, cancel);
         sending.RemoveAll(s => !ours.Contains(s.Step.Id));
         var results = await mailer.SendAsync(sending.Select(s => s.Message).ToList(), cancel);
-        for (var i = 0; i < sending.Count; i++) await RecordAsync(sending[i].Step, sending[i].Lead, sending[i].Message, results[i], cancel);
-        return claimed.Count;
+        for (var i = 0; i < sending.Count; i++)
+        {
+            try
+            {
+                await RecordAsync(sending[i].Step, sending[i].Lead, sending[i].Message, results[i], cancel);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                // The others are still recorded; this step's claim runs out and it goes out again (same Message-ID).
+                log.LogError(e, "Recording step {Step} of {Lead} ({Outcome}) failed", sending[i].Step.Id, sending[i].Lead.Id, results[i].Outcome);
+            }
+        }
+        // The server could not be used at all: stop here rather than claim the rest of the backlog for nothing.
+        return results.Any(r => r.Outcome == SendOutcome.Unavailable) ? -claimed.Count : claimed.Count;
     }
 
     /// <summary>Rounds until nothing more is due (or the batch came back short).</summary>
@@ -73,7 +85,7 @@ public sealed class NurtureDispatch(
         while (!cancel.IsCancellationRequested)
         {
             var claimed = await DispatchDueAsync(cancel);
-            total += claimed;
+            total += Math.Abs(claimed);
             if (claimed < settings.BatchSize) break;
         }
         return total;
@@ -129,6 +141,11 @@ public sealed class NurtureDispatch(
                 var delay = TimeSpan.FromMinutes(Math.Min(360, Math.Pow(2, step.Attempts - 1)));
                 await store.MarkFailedAsync(step.Id, Claimer, result.Reason ?? "temporary failure", now + delay, cancel);
                 metrics.EmailFailed("temporary");
+                break;
+            case SendOutcome.Unavailable:
+                // Not the step's fault: back to pending without using up an attempt.
+                await store.DeferAsync(step, Claimer, now.AddMinutes(5), result.Reason ?? "mail server unavailable", cancel);
+                metrics.EmailFailed("unavailable");
                 break;
             case SendOutcome.Bounced:
                 await store.MarkFailedAsync(step.Id, Claimer, "bounced: " + result.Reason, null, cancel);

@@ -14,8 +14,10 @@ public enum SendOutcome
     TryLater,
     /// <summary>The server refused the address for good (a 5xx reply to the recipient or the message).</summary>
     Bounced,
-    /// <summary>A permanent failure that is not the address's fault (e.g. the sender refused).</summary>
+    /// <summary>A permanent failure that is not the address's fault (e.g. a policy or content refusal).</summary>
     Failed,
+    /// <summary>The server cannot be used at all (unreachable, authentication or the sender refused): nothing was tried; try the round later.</summary>
+    Unavailable,
 }
 
 public sealed record SendResult(SendOutcome Outcome, string? Reason = null);
@@ -56,12 +58,35 @@ public sealed class SmtpMailer(EmailSettings settings, ILogger<SmtpMailer> log) 
                     foreach (var rest in share.Where(j => results[j] is null)) results[rest] = failure;
                     return;
                 }
-                results[i] = await SendOneAsync(client, messages[i], cancel);
+                try
+                {
+                    results[i] = await SendOneAsync(client, messages[i], cancel);
+                }
+                catch (Exception e) when (e is not OperationCanceledException || cancel.IsCancellationRequested)
+                {
+                    // Whatever went wrong, every message gets a result, so none stays claimed and is sent again by surprise.
+                    results[i] = new SendResult(SendOutcome.TryLater, $"{e.GetType().Name}: {e.Message}");
+                }
+                if (results[i].Outcome == SendOutcome.Unavailable)
+                {
+                    foreach (var rest in share.Where(j => results[j] is null)) results[rest] = results[i];
+                    return;
+                }
             }
         }
         finally
         {
-            if (client.IsConnected) await client.DisconnectAsync(quit: true, CancellationToken.None);
+            if (client.IsConnected)
+            {
+                try
+                {
+                    await client.DisconnectAsync(quit: true, CancellationToken.None);
+                }
+                catch (Exception e) when (e is IOException or SocketException or SmtpProtocolException)
+                {
+                    // Closing a connection that already broke.
+                }
+            }
         }
     }
 
@@ -74,10 +99,11 @@ public sealed class SmtpMailer(EmailSettings settings, ILogger<SmtpMailer> log) 
             if (settings.SmtpUser is { } user) await client.AuthenticateAsync(user, settings.SmtpPassword ?? "", cancel);
             return null;
         }
-        catch (Exception e) when (e is SocketException or IOException or SmtpProtocolException or SmtpCommandException or SslHandshakeException or AuthenticationException or TimeoutException)
+        catch (Exception e) when (e is not OperationCanceledException)
         {
-            log.LogWarning("Cannot reach the SMTP server {Host}:{Port}: {Reason}", settings.SmtpHost, settings.SmtpPort, e.Message);
-            return new SendResult(e is AuthenticationException ? SendOutcome.Failed : SendOutcome.TryLater, $"SMTP connection: {e.Message}");
+            // Unreachable, TLS or authentication refused, no AUTH offered: nothing can go out over this server now.
+            log.LogWarning("Cannot use the SMTP server {Host}:{Port}: {Reason}", settings.SmtpHost, settings.SmtpPort, e.Message);
+            return new SendResult(SendOutcome.Unavailable, $"SMTP {settings.SmtpHost}:{settings.SmtpPort}: {e.Message}");
         }
     }
 
@@ -92,9 +118,7 @@ public sealed class SmtpMailer(EmailSettings settings, ILogger<SmtpMailer> log) 
         {
             var reply = $"{(int)e.StatusCode} {e.Message}";
             if ((int)e.StatusCode < 500) return new SendResult(SendOutcome.TryLater, reply);
-            return e.ErrorCode is SmtpErrorCode.RecipientNotAccepted or SmtpErrorCode.MessageNotAccepted
-                ? new SendResult(SendOutcome.Bounced, reply)
-                : new SendResult(SendOutcome.Failed, reply);
+            return Permanent(e.ErrorCode, e.Message, reply);
         }
         catch (Exception e) when (e is SmtpProtocolException or IOException or SocketException or ServiceNotConnectedException)
         {
@@ -103,6 +127,19 @@ public sealed class SmtpMailer(EmailSettings settings, ILogger<SmtpMailer> log) 
             return new SendResult(SendOutcome.TryLater, e.Message);
         }
     }
+
+    /// <summary>
+    /// A 5xx reply. Only the recipient's address is a bounce (RCPT refused, or 5.1.x: no such mailbox); a refused sender
+    /// is our configuration, so nothing can go out (Unavailable); a policy or content refusal (5.7.x, e.g. SPF/DKIM, or
+    /// 5.3.x) fails this message without suppressing an address that may be fine.
+    /// </summary>
+    internal static SendResult Permanent(SmtpErrorCode code, string message, string reply) => code switch
+    {
+        SmtpErrorCode.RecipientNotAccepted => new SendResult(SendOutcome.Bounced, reply),
+        SmtpErrorCode.SenderNotAccepted => new SendResult(SendOutcome.Unavailable, reply),
+        _ when message.TrimStart().StartsWith("5.1.", StringComparison.Ordinal) => new SendResult(SendOutcome.Bounced, reply),
+        _ => new SendResult(SendOutcome.Failed, reply),
+    };
 }
 
 /// <summary>The embedded default: each email becomes an .eml file (named by its Message-ID, so a resend replaces it) in a folder.</summary>

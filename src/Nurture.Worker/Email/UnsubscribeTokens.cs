@@ -35,18 +35,11 @@ public sealed class UnsubscribeTokens(byte[] key)
 
     private byte[] Sign(string leadId) => HMACSHA256.HashData(key, Encoding.UTF8.GetBytes("nurture-unsubscribe:" + leadId));
 
-    /// <summary>The configured key, or one kept in a key file (created once with 32 random bytes) so links survive restarts.</summary>
-    public static UnsubscribeTokens From(EmailSettings settings)
+    /// <summary>The configured key, or (SQLite) one kept in a key file beside the database, so links survive restarts.</summary>
+    public static UnsubscribeTokens From(EmailSettings settings, string? dataFolder)
     {
         if (settings.UnsubscribeKey is { } configured) return new UnsubscribeTokens(Encoding.UTF8.GetBytes(configured));
-        var file = Path.GetFullPath(settings.UnsubscribeKeyFile);
-        if (!File.Exists(file))
-        {
-            var directory = Path.GetDirectoryName(file);
-            if (directory is not null) Directory.CreateDirectory(directory);
-            File.WriteAllText(file, Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)));
-            if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(file, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-        }
-        return new UnsubscribeTokens(Convert.FromBase64String(File.ReadAllText(file).Trim()));
+        var key = Cli.KeyFile.ReadOrCreate($"{EmailSettings.Section}:UnsubscribeKey", settings.UnsubscribeKeyFile, dataFolder, () => Cli.KeyFile.NewSecret(32));
+        return new UnsubscribeTokens(Convert.FromBase64String(key));
     }
 }

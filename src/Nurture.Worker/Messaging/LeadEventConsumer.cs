@@ -33,9 +33,10 @@ public sealed class LeadEventConsumer<T>(LeadStore store, Definition definition,
         {
             applied = await store.ApplyWithRetryAsync(events, definition, clock.GetUtcNow(), attempts: 5, cancel);
         }
-        catch (Exception e) when (events.Count > 1 && !MayPass(e))
+        catch (Exception e) when (!MayPass(e))
         {
-            // One event the database refuses must not hold back the rest of its batch: store them one by one.
+            // One event the database refuses must not hold back the rest of its batch: store them one by one, and keep
+            // the one that fails (with its reason) in rejected_events and the error queue.
             applied = await ApplyOneByOneAsync(context, events, e);
         }
 

@@ -58,16 +58,18 @@ public sealed class OutboxRelay(LeadStore store, IBus bus, BusSettings settings,
     /// <summary>Publishes one batch; returns how many messages it published.</summary>
     public async Task<int> PublishPendingAsync(CancellationToken cancel)
     {
-        var batch = await store.ReadOutboxAsync(settings.OutboxBatchSize, cancel);
-        if (batch.Count == 0) return 0;
-        await Task.WhenAll(batch.Select(m =>
+        var published = await store.PublishOutboxAsync(settings.OutboxBatchSize, batch => Task.WhenAll(batch.Select(m =>
         {
-            var message = EventJson.Parse(m.Payload);
+            if (!EventJson.TryParse(m.Payload, out var message, out var error))
+            {
+                // It can never be published; blocking the outbox behind it would stop everything else. The row stays for inspection.
+                log.LogError("Outbox message {Id} ({Type}) cannot be read and is skipped: {Reason}", m.MessageId, m.Type, error);
+                return Task.CompletedTask;
+            }
             return bus.Publish(message, message.GetType(), context => context.MessageId = m.MessageId, cancel);
-        }));
-        await store.MarkPublishedAsync(batch.Select(m => m.Id).ToList(), clock.GetUtcNow(), cancel);
-        metrics.Published(batch.Count);
-        return batch.Count;
+        })), clock.GetUtcNow(), cancel);
+        if (published > 0) metrics.Published(published);
+        return published;
     }
 
     public override void Dispose()

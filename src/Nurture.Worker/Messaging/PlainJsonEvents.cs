@@ -53,7 +53,10 @@ public sealed class PlainJsonEvents : ISerializerFactory, IMessageDeserializer
             return new UnreadableEvent("$: the body is not UTF-8 text.", Convert.ToBase64String(bytes));
         }
         if (text.Length > 0 && text[0] == '\uFEFF') text = text[1..];
-        return EventJson.TryParse(text, out var e, out var error) ? e : new UnreadableEvent(error, text);
+        if (!EventJson.TryParse(text, out var e, out var error)) return new UnreadableEvent(error, text);
+        return EventJson.Incoming.Contains(e.GetType())
+            ? e
+            : new UnreadableEvent($"type: '{e.GetType().Name}' is an event Nurture publishes, not one it consumes.", text);
     }
 
     /// <summary>Offers the parsed object as its own type and its base types (MassTransit's message type URNs), nothing else.</summary>

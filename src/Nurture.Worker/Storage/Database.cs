@@ -54,6 +54,11 @@ public sealed class Database
     public string ConnectionString { get; }
     public SqlDialect Dialect { get; }
 
+    /// <summary>The SQLite file's folder (where the worker keeps its generated keys), or null for a database server.</summary>
+    public string? DataFolder => Provider == DatabaseProvider.Sqlite
+        ? Path.GetDirectoryName(Path.GetFullPath(new SqliteConnectionStringBuilder(ConnectionString).DataSource))
+        : null;
+
     /// <summary>Where the data is, for start-up messages: the SQLite file's full path, or the server and database; never a password.</summary>
     public string Describe() => Provider switch
     {

@@ -124,6 +124,29 @@ public sealed partial class LeadStore(Database database)
         return rows.Select(r => new OutboxMessage(r.Id, r.MessageId, r.Type, r.Payload)).ToList();
     }
 
+    /// <summary>
+    /// Takes up to <paramref name="max"/> unpublished messages under a row lock (so two workers' relays never publish the
+    /// same rows at once), hands them to <paramref name="publish"/> and marks them published in the same transaction.
+    /// If publishing throws, nothing is marked and the rows are taken again later.
+    /// </summary>
+    public async Task<int> PublishOutboxAsync(int max, Func<IReadOnlyList<OutboxMessage>, Task> publish, DateTimeOffset at, CancellationToken cancel = default)
+    {
+        await using var connection = await Database.OpenAsync(cancel);
+        await using var transaction = await connection.BeginTransactionAsync(cancel);
+        var rows = (await connection.QueryAsync<OutboxRow>(new CommandDefinition(Database.Dialect.ClaimOutbox, new { Max = max }, transaction, cancellationToken: cancel)))
+            .Select(r => new OutboxMessage(r.Id, r.MessageId, r.Type, r.Payload)).ToList();
+        if (rows.Count > 0)
+        {
+            await publish(rows);
+            foreach (var chunk in rows.Select(r => r.Id).Chunk(500))
+            {
+                await connection.ExecuteAsync(new CommandDefinition(Database.Dialect.MarkPublished, new { at, ids = chunk }, transaction, cancellationToken: cancel));
+            }
+        }
+        await transaction.CommitAsync(cancel);
+        return rows.Count;
+    }
+
     public async Task MarkPublishedAsync(IReadOnlyCollection<long> ids, DateTimeOffset at, CancellationToken cancel = default)
     {
         if (ids.Count == 0) return;
@@ -359,6 +382,8 @@ public sealed partial class LeadStore(Database database)
                     await Execute(dialect.InsertSuppressionIfNew, new { EmailHash = EmailHash(email), Reason = "hard bounce", At = e.OccurredAt });
                     break;
                 case LeadErased:
+                case LeadCaptured when decision.Lead.Erased:
+                    // Also a capture that arrives after the erase: its stored copy is blanked too.
                     await EraseHistoryAsync(e.LeadId);
                     break;
             }

@@ -105,7 +105,7 @@ public sealed class SqlDialect
             """,
         DatabaseProvider.SqlServer => """
             WITH due AS (
-                SELECT TOP (@Max) id, status, claimed_by, claim_until, attempts
+                SELECT TOP (@Max) *
                 FROM nurture_steps WITH (UPDLOCK, READPAST, ROWLOCK)
                 WHERE (status = 'pending' AND due_at <= @Now) OR (status = 'claimed' AND claim_until < @Now)
                 ORDER BY due_at)
@@ -130,6 +130,15 @@ public sealed class SqlDialect
         _ => "SELECT id, message_id, type, payload FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT @Max",
     };
 
+    /// <summary>The oldest unpublished outbox rows, locked for this transaction so another worker's relay skips them.</summary>
+    public string ClaimOutbox => Provider switch
+    {
+        DatabaseProvider.PostgreSql => "SELECT id, message_id, type, payload FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT @Max FOR UPDATE SKIP LOCKED",
+        DatabaseProvider.SqlServer => "SELECT TOP (@Max) id, message_id, type, payload FROM outbox WITH (UPDLOCK, READPAST, ROWLOCK) WHERE published_at IS NULL ORDER BY id",
+        // SQLite: the transaction is immediate, so it holds the one write lock.
+        _ => "SELECT id, message_id, type, payload FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT @Max",
+    };
+
     /// <summary>Marks outbox rows published; Npgsql takes the id list as an array, the others as Dapper's expanded list.</summary>
     public string MarkPublished => Provider == DatabaseProvider.PostgreSql
         ? "UPDATE outbox SET published_at = @at WHERE id = ANY(@ids)"
@@ -148,9 +157,11 @@ public sealed class SqlDialect
     public static bool IsTransient(DbException e) => e switch
     {
         SqliteException s => s.SqliteErrorCode is 5 or 6,
-        PostgresException p => p.SqlState is PostgresErrorCodes.SerializationFailure or PostgresErrorCodes.DeadlockDetected,
+        // Npgsql knows the passing ones: serialization failures, deadlocks, too many connections, a server restarting.
+        PostgresException p => p.IsTransient || p.SqlState is PostgresErrorCodes.SerializationFailure or PostgresErrorCodes.DeadlockDetected,
         NpgsqlException n => n.IsTransient,
-        SqlException s => s.Number is 1205 or -2 or 40613 or 40501,
+        // Deadlock, timeout, lost or refused connections, Azure SQL throttling and failover.
+        SqlException s => s.IsTransient || s.Number is 1205 or -2 or 2 or 53 or 233 or 4060 or 10053 or 10054 or 10060 or 40197 or 40501 or 40613 or 49918 or 49919 or 49920,
         _ => e.IsTransient,
     };
 }

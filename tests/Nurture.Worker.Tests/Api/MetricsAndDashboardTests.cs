@@ -11,7 +11,15 @@ using Nurture.Worker.Tests.Messaging;
 
 namespace Nurture.Worker.Tests.Api;
 
+/// <summary>
+/// OpenTelemetry listens to every meter named "Nurture" in the process, so the scrape is exact only while no other
+/// worker runs in this test process: this collection runs alone.
+/// </summary>
+[CollectionDefinition(nameof(MetricsRunAlone), DisableParallelization = true)]
+public sealed class MetricsRunAlone;
+
 /// <summary>/metrics scraped over real HTTP after a known sequence of events; the dashboard rendered in headless Chromium.</summary>
+[Collection(nameof(MetricsRunAlone))]
 public partial class When_dashboards_read_what_nurture_emits
 {
     private static readonly string Root = FindRoot();

@@ -44,7 +44,7 @@ public sealed class MailRig : IAsyncDisposable
     public Definition Definition => App.Services.GetRequiredService<Definition>();
     public string MailFolder => Path.Combine(Folder, "mail");
 
-    public static async Task<MailRig> StartAsync(TestSmtpServer? smtp = null, bool jobs = false, string? folder = null, FakeTimeProvider? clock = null)
+    public static async Task<MailRig> StartAsync(TestSmtpServer? smtp = null, bool jobs = false, string? folder = null, FakeTimeProvider? clock = null, int? smtpPort = null)
     {
         folder ??= Directory.CreateTempSubdirectory("nurture-mail-").FullName;
         clock ??= new FakeTimeProvider(Monday);
@@ -60,10 +60,10 @@ public sealed class MailRig : IAsyncDisposable
             ["Nurture:Api:MaxBodyBytes"] = "262144",
             ["Nurture:Metrics:RefreshSeconds"] = "1",
         };
-        if (smtp is not null)
+        if ((smtp?.Port ?? smtpPort) is { } port)
         {
             settings["Nurture:Email:Smtp:Host"] = "127.0.0.1";
-            settings["Nurture:Email:Smtp:Port"] = smtp.Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            settings["Nurture:Email:Smtp:Port"] = port.ToString(System.Globalization.CultureInfo.InvariantCulture);
             settings["Nurture:Email:Smtp:UseStartTls"] = "false";
         }
         var app = WorkerHost.Build(["--urls", "http://127.0.0.1:0"], c => c.AddInMemoryCollection(settings), s => s.AddSingleton<TimeProvider>(clock));

@@ -4,6 +4,7 @@ using Nurture.Worker.Tests.Messaging;
 using Nurture.Worker.Tests.Storage;
 using SmtpServer;
 using SmtpServer.Protocol;
+using Nurture.Worker.Email;
 
 namespace Nurture.Worker.Tests.Email;
 
@@ -90,6 +91,30 @@ public class When_nurture_emails_go_out_over_smtp
         Assert.Equal(1, await rig.Database.CountAsync("SELECT COUNT(*) FROM nurture_steps WHERE lead_id = 'mail-3' AND status = 'failed' AND last_error LIKE 'bounced: 550%'"));
         await rig.RunFor(TimeSpan.FromDays(20), TimeSpan.FromHours(6));
         Assert.DoesNotContain(smtp.Messages, m => m.To.Mailboxes.Any(a => a.Address == "gone@softwarehaus.example"));
+    }
+
+    [Fact]
+    public async Task Should_put_every_step_back_without_using_an_attempt_when_the_server_cannot_be_reached()
+    {
+        int closedPort;
+        using (var smtp = new TestSmtpServer()) closedPort = smtp.Port; // nothing listens there any more
+        await using var rig = await MailRig.StartAsync(smtpPort: closedPort);
+        await rig.Apply(MailRig.Captured("down-1", MailRig.Monday, "one@softwarehaus.example"), MailRig.Captured("down-2", MailRig.Monday, "two@softwarehaus.example"));
+
+        await rig.Dispatch.DispatchAllDueAsync();
+
+        Assert.Equal(2, await rig.Database.CountAsync("SELECT COUNT(*) FROM nurture_steps WHERE status = 'pending' AND attempts = 0 AND last_error LIKE 'SMTP 127.0.0.1:%'"));
+        Assert.False((await rig.Store.LoadLeadAsync("down-1"))!.Lead.HardBounced);
+    }
+
+    [Theory]
+    [InlineData(MailKit.Net.Smtp.SmtpErrorCode.RecipientNotAccepted, "5.1.1 no such user", SendOutcome.Bounced)]
+    [InlineData(MailKit.Net.Smtp.SmtpErrorCode.MessageNotAccepted, "5.1.1 mailbox unknown", SendOutcome.Bounced)]
+    [InlineData(MailKit.Net.Smtp.SmtpErrorCode.MessageNotAccepted, "5.7.26 unauthenticated email is not accepted (SPF/DKIM)", SendOutcome.Failed)]
+    [InlineData(MailKit.Net.Smtp.SmtpErrorCode.SenderNotAccepted, "5.7.1 sender refused", SendOutcome.Unavailable)]
+    public void Should_suppress_an_address_only_when_the_reply_blames_the_address(MailKit.Net.Smtp.SmtpErrorCode code, string message, SendOutcome expected)
+    {
+        Assert.Equal(expected, SmtpMailer.Permanent(code, message, "550 " + message).Outcome);
     }
 
     [Fact]

@@ -201,6 +201,7 @@ public class When_plain_json_is_read
     [InlineData("""{"type":"LeadCaptured","eventId":"5f0c1c4e-1111-4a4a-9b9b-000000000001","leadId":"p-1","occurredAt":"2026-03-02T09:00:00Z","email":"a@b.example","source":"webinar","consent":true,"companySize":"big"}""", "companySize")]
     [InlineData("""{"type":"LeadTeleported","eventId":"5f0c1c4e-1111-4a4a-9b9b-000000000001","leadId":"p-1"}""", "type")]
     [InlineData("""[1,2]""", "$")]
+    [InlineData("""{"type":"LeadScored","eventId":"5f0c1c4e-1111-4a4a-9b9b-000000000001","leadId":"p-1","occurredAt":"2026-03-02T09:00:00Z","score":10,"behaviour":10,"fit":0,"definitionVersion":"x","explanation":[]}""", "type: 'LeadScored' is an event Nurture publishes")]
     public void Should_name_the_field_and_the_reason(string json, string field)
     {
         var read = PlainJsonEvents.Read(Encoding.UTF8.GetBytes(json));

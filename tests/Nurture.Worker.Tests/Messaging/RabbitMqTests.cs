@@ -51,6 +51,10 @@ public sealed class When_workers_consume_from_rabbitmq(Broker broker) : IClassFi
             ["Nurture:Bus:Exchange"] = Exchange,
             ["Nurture:Bus:BatchWaitMs"] = "50",
             ["Nurture:Bus:OutboxPollMs"] = "100",
+            // Workers that share a database server share their secrets too.
+            ["Nurture:Email:UnsubscribeKey"] = "a shared unsubscribe key of at least 32 characters",
+            ["Nurture:Api:Key"] = "a-shared-api-key-0123456789",
+            ["Nurture:Email:PickupDirectory"] = Path.Combine(Path.GetTempPath(), _queue, "mail"),
         }));
         _workers.Add(worker);
         await worker.StartAsync();

@@ -90,6 +90,23 @@ public abstract class StorageSuite(DatabaseProvider provider)
     }
 
     [SkippableFact]
+    public async Task Should_blank_a_capture_that_arrives_after_the_lead_was_erased()
+    {
+        var database = TestDatabase.Create(Provider);
+        var store = Store(database);
+        var erased = new LeadErased { EventId = Id(), LeadId = "erased-1", OccurredAt = Now.AddHours(1) };
+
+        await Apply(store, erased);
+        await Apply(store, Captured("erased-1"));
+
+        var history = await store.HistoryAsync("erased-1");
+        var captured = Assert.Single(history.OfType<LeadCaptured>());
+        Assert.Equal("erased@erased.invalid", captured.Email);
+        Assert.Null(captured.FirstName);
+        Assert.Null((await store.LoadLeadAsync("erased-1"))!.Lead.Profile.Email);
+    }
+
+    [SkippableFact]
     public async Task Should_report_a_redelivered_event_as_a_duplicate_and_apply_it_once()
     {
         var database = TestDatabase.Create(Provider);
