@@ -97,6 +97,10 @@ public class When_templates_are_loaded
         var example = new ConfigurationBuilder().AddJsonFile(Path.Combine(root, "appsettings.example.json")).Build();
 
         Assert.Equal(new ScheduleSettings(), ScheduleSettings.Load(example));
+        Assert.Equal(new Nurture.Worker.Metrics.MetricsSettings(), Nurture.Worker.Metrics.MetricsSettings.Load(example));
+        var api = Nurture.Worker.Api.ApiSettings.Load(example, Directory.CreateTempSubdirectory("nurture-api-key-").FullName);
+        Assert.Equal((4 * 1024 * 1024, 10_000), (api.MaxBodyBytes, api.MaxEvents));
+        Assert.True(api.KeyGenerated && api.Key.Length >= 32);
         var email = EmailSettings.Load(example);
         var defaults = new EmailSettings();
         Assert.Equal(defaults with { From = email.From, Languages = email.Languages }, email);
