@@ -10,6 +10,10 @@ var root = new RootCommand("Nurture: turns lead events into MQL decisions, nurtu
     DefinitionCommand.Create(),
     MigrateCommand.Create(),
     IngestCommand.Create(),
+    DemoCommand.Create(),
+    ReportCommand.Create(),
+    ForecastCommand.Create(),
+    SimulateCommand.Create(),
 };
 
 // No command runs the worker. Options the worker's host understands (--urls, --Nurture:Bus:Transport=RabbitMq, ...) pass through.

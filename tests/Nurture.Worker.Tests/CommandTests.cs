@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Text.RegularExpressions;
 using System.Text.Json;
 using Nurture.Worker.Storage;
 
@@ -150,6 +151,96 @@ public class When_a_user_runs_the_commands
         listener.Start();
         return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
     }
+
+    [Fact]
+    public async Task Should_tell_the_demo_story_in_the_terminal_the_mail_folder_and_the_database()
+    {
+        var folder = Directory.CreateTempSubdirectory("nurture-demo-").FullName;
+
+        var result = await Run(folder, "demo", "--leads", "60", "--days", "40", "--seconds", "6", "--exit", "--urls", $"http://127.0.0.1:{FreePort()}");
+
+        Assert.True(result.Code == 0, result.Error);
+        Assert.Contains("garden-landscaping business, a B2B software company and a solar installer", result.Out, StringComparison.Ordinal);
+        Assert.Matches(@"day +40/40 +events +(\d+)/\1 ", result.Out); // every generated event handled
+        Assert.Contains("MQL value: ", result.Out, StringComparison.Ordinal);
+        Assert.Contains("/dashboard", result.Out, StringComparison.Ordinal);
+        var mail = Path.Combine(folder, "nurture-demo", "mail");
+        var emails = Directory.GetFiles(mail, "*.eml");
+        Assert.NotEmpty(emails);
+        Assert.Contains($"the emails:    {mail} ({emails.Length} .eml files", result.Out, StringComparison.Ordinal);
+        var sent = Regex.Match(result.Out, @"Emails: (\d+) sent").Groups[1].Value;
+        Assert.Equal(emails.Length.ToString(System.Globalization.CultureInfo.InvariantCulture), sent); // each sent step is one file, none twice
+
+        // `report` reads the same database back.
+        File.WriteAllText(Path.Combine(folder, "appsettings.json"), $$"""{ "ConnectionStrings": { "Nurture": "Data Source={{Path.Combine(folder, "nurture-demo", "nurture-demo.db").Replace("\\", "/", StringComparison.Ordinal)}}" } }""");
+        var demoReport = await Run(folder, "report", "--json");
+        Assert.True(demoReport.Code == 0, demoReport.Error);
+        using var json = JsonDocument.Parse(demoReport.Out);
+        Assert.Equal(60, json.RootElement.GetProperty("report").GetProperty("funnel")[0].GetProperty("reached").GetInt32());
+        Assert.Contains(json.RootElement.GetProperty("timeInStage").EnumerateArray(), t => t.GetProperty("stage").GetString() == "lead" && t.GetProperty("averageDays").GetDouble() > 0);
+        var table = await Run(folder, "report");
+        Assert.Contains("Funnel (definition", table.Out, StringComparison.Ordinal);
+        Assert.Matches(@"Lead +60 ", table.Out);
+    }
+
+    [Fact]
+    public async Task Should_forecast_the_article_example_with_the_assumptions_shown()
+    {
+        var folder = Directory.CreateTempSubdirectory("nurture-forecast-").FullName;
+
+        var result = await Run(folder, "forecast", "--spend", "1000", "--cost-per-lead", "10", "--lead-to-mql", "0.5", "--close-rate", "0.2", "--average-revenue", "500", "--json");
+        var table = await Run(folder, "forecast", "--leads", "100");
+        var missing = await Run(folder, "forecast", "--spend", "1000");
+        var wrong = await Run(folder, "forecast", "--leads", "100", "--close-rate", "20");
+
+        Assert.True(result.Code == 0, result.Error);
+        using var json = JsonDocument.Parse(result.Out);
+        var f = json.RootElement.GetProperty("forecast");
+        Assert.Equal(100, f.GetProperty("leads").GetDouble());
+        Assert.Equal(50, f.GetProperty("mqls").GetDouble());
+        Assert.Equal(10, f.GetProperty("customers").GetDouble());
+        Assert.Equal(5000m, f.GetProperty("revenue").GetDecimal());
+        Assert.Contains(f.GetProperty("assumptions").EnumerateArray(), a => a.GetString()!.Contains("close rate 20.0", StringComparison.Ordinal));
+        Assert.Contains("one MQL is worth 100 €", table.Out, StringComparison.Ordinal); // the article's 20 % × 500 € (the priors, no database yet)
+        Assert.Contains("priors", table.Out, StringComparison.Ordinal);
+        Assert.Equal(2, missing.Code);
+        Assert.Contains("give --leads N, or --spend S with --cost-per-lead C", missing.Error, StringComparison.Ordinal);
+        Assert.Equal(2, wrong.Code);
+        Assert.Contains("--close-rate: 20 is not a share between 0 and 1", wrong.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Should_simulate_a_stricter_definition_on_the_stored_history_and_change_nothing()
+    {
+        var folder = Directory.CreateTempSubdirectory("nurture-simulate-").FullName;
+        Assert.Equal(0, (await Run(folder, "ingest", Sample)).Code);
+        var live = await Run(folder, "definition");
+        Assert.True(live.Code == 0, live.Error);
+        using (var current = JsonDocument.Parse(live.Out))
+        {
+            var stricter = System.Text.Json.Nodes.JsonNode.Parse(current.RootElement.GetRawText())!;
+            stricter["Version"] = "proposal-1";
+            stricter["Qualification"]!["MqlThreshold"] = 90;
+            await File.WriteAllTextAsync(Path.Combine(folder, "proposal.json"), new System.Text.Json.Nodes.JsonObject { ["Nurture"] = new System.Text.Json.Nodes.JsonObject { ["Definition"] = stricter } }.ToJsonString());
+        }
+        var before = await Run(folder, "report", "--json");
+
+        var result = await Run(folder, "simulate", "proposal.json", "--json");
+
+        Assert.True(result.Code == 0, result.Error);
+        using var json = JsonDocument.Parse(result.Out);
+        var root = json.RootElement;
+        Assert.True(root.GetProperty("proposed").GetProperty("mqls").GetInt32() < root.GetProperty("live").GetProperty("mqls").GetInt32());
+        Assert.True(root.GetProperty("stopBeingMql").GetInt32() > 0);
+        Assert.Equal(0, root.GetProperty("becomeMql").GetInt32());
+        Assert.All(root.GetProperty("flips").EnumerateArray(), f => Assert.False(f.GetProperty("isMql").GetBoolean()));
+        Assert.Equal(WithoutTime(before.Out), WithoutTime((await Run(folder, "report", "--json")).Out)); // the live data is untouched
+        var missing = await Run(folder, "simulate", "nope.json");
+        Assert.Equal(2, missing.Code);
+        Assert.Contains("does not exist", missing.Error, StringComparison.Ordinal);
+    }
+
+    private static string WithoutTime(string reportJson) => Regex.Replace(reportJson, "\"asOf\": \"[^\"]+\"", "");
 
     [Fact]
     public async Task Should_replay_to_json_and_list_unreadable_lines_with_their_reason()

@@ -88,7 +88,7 @@ public sealed record EmailSettings
             UnsubscribeKeyFile = s["UnsubscribeKeyFile"] is { Length: > 0 } file ? file : d.UnsubscribeKeyFile,
             DispatchSeconds = Number(s, "DispatchSeconds", d.DispatchSeconds, 1, 3600),
             BatchSize = Number(s, "BatchSize", d.BatchSize, 1, 1000),
-            LeaseSeconds = Number(s, "LeaseSeconds", d.LeaseSeconds, 10, 86_400),
+            LeaseSeconds = Number(s, "LeaseSeconds", d.LeaseSeconds, 10, 2_592_000),
             MaxAttempts = Number(s, "MaxAttempts", d.MaxAttempts, 1, 50),
         };
     }

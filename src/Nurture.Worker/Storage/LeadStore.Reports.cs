@@ -6,6 +6,8 @@ namespace Nurture.Worker.Storage;
 
 public sealed record DayCount(string Day, string Series, int Count);
 
+public sealed record TimeInStage(LeadStage Stage, int Leads, double AverageDays, double LongestDays);
+
 public sealed class LeadHistoryRow
 {
     public string Type { get; init; } = "";
@@ -93,6 +95,25 @@ public sealed partial class LeadStore
             "SELECT track, enrolment, step, template, due_at, status, sent_at, last_error, attempts FROM nurture_steps WHERE lead_id = @leadId ORDER BY enrolment, step", new { leadId }, cancellationToken: cancel))).ToList();
     }
 
+    /// <summary>Per stage left: how many leads left it and how long they had stayed, on average and at most (days).</summary>
+    public async Task<IReadOnlyList<TimeInStage>> ReadTimeInStageAsync(CancellationToken cancel = default)
+    {
+        await using var connection = await Database.OpenAsync(cancel);
+        var rows = await connection.QueryAsync<TimeInStageRow>(new CommandDefinition(
+            "SELECT from_stage AS stage, COUNT(*) AS leads, AVG(in_stage_seconds) AS average_seconds, MAX(in_stage_seconds) AS longest_seconds FROM stage_transitions WHERE in_stage_seconds IS NOT NULL GROUP BY from_stage",
+            cancellationToken: cancel));
+        return rows.Select(r => new TimeInStage(Enum.Parse<LeadStage>(r.Stage), (int)r.Leads, Math.Round(Convert.ToDouble(r.AverageSeconds, System.Globalization.CultureInfo.InvariantCulture) / 86400, 2),
+            Math.Round(Convert.ToDouble(r.LongestSeconds, System.Globalization.CultureInfo.InvariantCulture) / 86400, 2))).OrderBy(t => t.Stage).ToList();
+    }
+
+    /// <summary>Every stored event, in the order they happened: the input of `simulate`.</summary>
+    public async Task<IReadOnlyList<NurtureMessage>> ReadAllEventsAsync(CancellationToken cancel = default)
+    {
+        await using var connection = await Database.OpenAsync(cancel);
+        var payloads = await connection.QueryAsync<string>(new CommandDefinition("SELECT payload FROM lead_events ORDER BY occurred_at", cancellationToken: cancel));
+        return payloads.Select(EventJson.Parse).ToList();
+    }
+
     /// <summary>One row per estimate (source '' for all sources together); a second run at the same instant changes nothing.</summary>
     public async Task RecordValueSnapshotAsync(DateTimeOffset at, IEnumerable<ValueEstimate> estimates, string definitionVersion, CancellationToken cancel = default)
     {
@@ -112,6 +133,14 @@ public sealed partial class LeadStore
             }, transaction, cancellationToken: cancel));
         }
         await transaction.CommitAsync(cancel);
+    }
+
+    private sealed class TimeInStageRow
+    {
+        public string Stage { get; set; } = "";
+        public long Leads { get; set; }
+        public object? AverageSeconds { get; set; }
+        public object? LongestSeconds { get; set; }
     }
 
     private sealed class DayRow

@@ -298,7 +298,7 @@ public sealed partial class LeadStore(Database database)
         private Task<int> InsertTransitionAsync(string leadId, Guid cause, StageTransition t, string source) => Execute(StoreSql.InsertTransition, new
         {
             LeadId = leadId, EventId = cause, From = t.From.ToString(), To = t.To.ToString(), t.At, Reason = Truncate(t.Reason),
-            Skipped = string.Join(",", t.Skipped), t.DefinitionVersion, Source = source,
+            Skipped = string.Join(",", t.Skipped), t.DefinitionVersion, Source = source, InStageSeconds = t.InStage.TotalSeconds,
         });
 
         private async Task<StoredLead?> LoadAsync(string leadId)

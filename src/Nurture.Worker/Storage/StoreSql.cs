@@ -38,8 +38,8 @@ internal static class StoreSql
         """;
 
     public const string InsertTransition = """
-        INSERT INTO stage_transitions (lead_id, event_id, from_stage, to_stage, at, reason, skipped, definition_version, source)
-        VALUES (@LeadId, @EventId, @From, @To, @At, @Reason, @Skipped, @DefinitionVersion, @Source)
+        INSERT INTO stage_transitions (lead_id, event_id, from_stage, to_stage, at, reason, skipped, definition_version, source, in_stage_seconds)
+        VALUES (@LeadId, @EventId, @From, @To, @At, @Reason, @Skipped, @DefinitionVersion, @Source, @InStageSeconds)
         """;
 
     public const string InsertLead = """

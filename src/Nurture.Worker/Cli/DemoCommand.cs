@@ -1,0 +1,164 @@
+using System.CommandLine;
+using System.Globalization;
+using MassTransit;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Nurture.Contracts;
+using Nurture.Core;
+using Nurture.Worker.Api;
+using Nurture.Worker.Metrics;
+using Nurture.Worker.Storage;
+
+namespace Nurture.Worker.Cli;
+
+/// <summary>
+/// `demo`: the article's three businesses (a garden-landscaping firm, a B2B software company, a solar installer) over a
+/// simulated stretch of days on an accelerated clock, through the real pipeline — the in-memory bus, the consumers,
+/// SQLite, Quartz dispatching nurture emails to a folder — with progress, then the funnel and what an MQL is worth.
+/// </summary>
+public static class DemoCommand
+{
+    public static Command Create()
+    {
+        var leads = new Option<int>("--leads") { Description = "Leads to generate (a third per business).", DefaultValueFactory = _ => 300 };
+        var days = new Option<int>("--days") { Description = "Simulated days.", DefaultValueFactory = _ => 90 };
+        var seconds = new Option<int>("--seconds") { Description = "Real seconds the simulated days take.", DefaultValueFactory = _ => 45 };
+        var seed = new Option<int>("--seed") { Description = "Same seed, same leads.", DefaultValueFactory = _ => 7 };
+        var folder = new Option<string>("--folder") { Description = "Where the demo keeps its database and emails (started afresh each run).", DefaultValueFactory = _ => "nurture-demo" };
+        var exit = new Option<bool>("--exit") { Description = "Stop when the story is told instead of keeping the dashboard up." };
+        var command = new Command("demo", "The whole job on an accelerated clock: 90 days of leads for three businesses through the real pipeline, then the funnel, MQL value and the emails.")
+        {
+            leads, days, seconds, seed, folder, exit,
+        };
+        command.TreatUnmatchedTokensAsErrors = false;
+        command.SetAction((parse, cancel) => RunAsync(
+            Math.Max(3, parse.GetValue(leads)), Math.Clamp(parse.GetValue(days), 1, 365), Math.Clamp(parse.GetValue(seconds), 1, 3600), parse.GetValue(seed),
+            Path.GetFullPath(parse.GetValue(folder)!), parse.GetValue(exit), [.. parse.UnmatchedTokens], cancel));
+        return command;
+    }
+
+    private static async Task<int> RunAsync(int leadCount, int days, int seconds, int seed, string folder, bool exit, string[] hostArgs, CancellationToken cancel)
+    {
+        // The demo's own folder starts empty, so every run tells the same story.
+        Directory.CreateDirectory(folder);
+        foreach (var file in Directory.GetFiles(folder, "nurture-demo.db*")) File.Delete(file);
+        if (Directory.Exists(Path.Combine(folder, "mail"))) Directory.Delete(Path.Combine(folder, "mail"), recursive: true);
+
+        var end = new DateTimeOffset(DateTime.UtcNow.Date.AddHours(18), TimeSpan.Zero);
+        var start = end.AddDays(-days);
+        var clock = new DemoClock(start, end, TimeSpan.FromSeconds(seconds));
+        var definition = DefinitionSettings.Load(Settings.Load());
+        var events = SampleLeads.Generate(leadCount, seed, start, days, definition).Where(e => e.OccurredAt <= end).ToList();
+
+        await using var app = WorkerHost.Build(hostArgs, c => c.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["ConnectionStrings:Nurture"] = $"Data Source={Path.Combine(folder, "nurture-demo.db")}",
+            ["Nurture:Database:Provider"] = "Sqlite",
+            ["Nurture:Bus:Transport"] = "InMemory",
+            ["Nurture:Email:PickupDirectory"] = Path.Combine(folder, "mail"),
+            ["Nurture:Email:DispatchSeconds"] = "1",
+            ["Nurture:Email:BatchSize"] = "200",
+            // Leases are in simulated time, which runs thousands of times faster here: a long one keeps claims from lapsing mid-send.
+            ["Nurture:Email:LeaseSeconds"] = "2592000",
+            ["Nurture:Schedule:HandOffCheckMinutes"] = "1",
+            ["Nurture:Schedule:DecayCheckMinutes"] = "1",
+            ["Nurture:Schedule:ValueSnapshotMinutes"] = "1",
+            ["Nurture:Metrics:RefreshSeconds"] = "2",
+            ["Logging:LogLevel:Default"] = "Warning",
+        }), s => s.AddSingleton<TimeProvider>(clock));
+        var database = app.Services.GetRequiredService<Database>();
+        database.Migrate();
+        await app.StartAsync(cancel);
+        var url = app.Urls.FirstOrDefault() ?? WorkerHost.DefaultUrl;
+        var store = app.Services.GetRequiredService<LeadStore>();
+        var metrics = app.Services.GetRequiredService<NurtureMetrics>();
+        var bus = app.Services.GetRequiredService<IBus>();
+        var c = CultureInfo.InvariantCulture;
+
+        Console.Out.WriteLine(string.Create(c, $"""
+            Nurture demo: {leadCount} leads of a garden-landscaping business, a B2B software company and a solar installer,
+            {days} days from {start:yyyy-MM-dd} to {end:yyyy-MM-dd} in about {seconds} s, through the in-memory bus, SQLite and the
+            nurture scheduler. Sales accepts, rejects and wins deals as it goes; emails go to {Path.Combine(folder, "mail")}.
+            Watch it live: {url}/dashboard
+            """));
+
+        var next = 0;
+        var lastShown = DateTime.MinValue;
+        var interactive = !Console.IsOutputRedirected;
+        while (true)
+        {
+            var now = clock.GetUtcNow();
+            var due = new List<NurtureMessage>();
+            while (next < events.Count && events[next].OccurredAt <= now) due.Add(events[next++]);
+            foreach (var chunk in due.Chunk(200)) await Task.WhenAll(chunk.Select(e => bus.Publish(e, e.GetType(), cancel)));
+            if (DateTime.UtcNow - lastShown > TimeSpan.FromSeconds(interactive ? 0.25 : 3) || now >= end)
+            {
+                lastShown = DateTime.UtcNow;
+                await ShowProgressAsync(store, metrics, now, start, days, next, interactive, cancel);
+            }
+            if (now >= end && next >= events.Count) break;
+            await Task.Delay(100, cancel);
+        }
+
+        // Let the consumers finish and the last due emails go out before the story is told.
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (metrics.Handled < events.Count && DateTime.UtcNow < deadline) await Task.Delay(100, cancel);
+        await Task.Delay(TimeSpan.FromSeconds(2.5), cancel);
+        await ShowProgressAsync(store, metrics, clock.GetUtcNow(), start, days, events.Count, interactive, cancel);
+        if (interactive) Console.Out.WriteLine();
+
+        var report = await FunnelReport.ReadAsync(store, definition, clock.GetUtcNow(), cancel);
+        var mail = Path.Combine(folder, "mail");
+        var emails = Directory.Exists(mail) ? Directory.GetFiles(mail, "*.eml").Length : 0;
+        var api = app.Services.GetRequiredService<ApiSettings>();
+        Console.Out.WriteLine();
+        Console.Out.Write(ReportCommand.Print(report, await store.ReadTimeInStageAsync(cancel)));
+        Console.Out.WriteLine(string.Create(c, $"""
+
+            Where to look next
+              the emails:    {mail} ({emails} .eml files; open any with a mail program)
+              the dashboard: {url}/dashboard
+              the funnel:    curl {url}/api/funnel
+              one lead:      curl -H "X-Api-Key: $(cat {Path.Combine(folder, api.KeyFile.Length > 0 ? Path.GetFileName(api.KeyFile) : "nurture-api.key")})" {url}/api/leads/lead-00001
+              the metrics:   {url}/metrics
+              the database:  {database.Describe()}  (`report`, `simulate` with ConnectionStrings__Nurture="Data Source={Path.Combine(folder, "nurture-demo.db")}")
+            """));
+        if (exit) return 0;
+        Console.Out.WriteLine("The worker keeps running so you can look around. Ctrl+C stops it.");
+        try
+        {
+            await Task.Delay(Timeout.Infinite, cancel);
+        }
+        catch (OperationCanceledException)
+        {
+            // Ctrl+C.
+        }
+        return 0;
+    }
+
+    private static async Task ShowProgressAsync(LeadStore store, NurtureMetrics metrics, DateTimeOffset now, DateTimeOffset start, int days, int published, bool interactive, CancellationToken cancel)
+    {
+        var funnel = await store.ReadFunnelAsync(cancel);
+        var steps = await store.CountStepsAsync(cancel);
+        var day = Math.Min(days, (int)Math.Ceiling((now - start).TotalDays));
+        var line = string.Create(CultureInfo.InvariantCulture,
+            $"day {day,3}/{days}  events {metrics.Handled,5}/{published,-5}  leads {funnel[0].Reached,4}  MQLs {funnel[1].Reached,4}  SQLs {funnel[3].Reached,4}  customers {funnel[4].Reached,4}  emails sent {steps.GetValueOrDefault("sent"),5}");
+        if (interactive) Console.Out.Write("\r" + line);
+        else Console.Out.WriteLine(line);
+    }
+}
+
+/// <summary>Simulated time: from <c>start</c> to <c>end</c> over <c>duration</c> of real time, then on at the real pace.</summary>
+public sealed class DemoClock(DateTimeOffset start, DateTimeOffset end, TimeSpan duration) : TimeProvider
+{
+    private readonly DateTimeOffset _realStart = DateTimeOffset.UtcNow;
+    private readonly double _speed = (end - start).TotalSeconds / Math.Max(1, duration.TotalSeconds);
+
+    public override DateTimeOffset GetUtcNow()
+    {
+        var real = DateTimeOffset.UtcNow - _realStart;
+        var simulated = start + TimeSpan.FromSeconds(real.TotalSeconds * _speed);
+        return simulated <= end ? simulated : end + (real - duration);
+    }
+}
