@@ -31,3 +31,8 @@ catch (Exception e) when (e is DefinitionException or SettingsException or Nurtu
     await Console.Error.WriteLineAsync(e.Message);
     return 2;
 }
+catch (IOException e) when (e.Message.Contains("address already in use", StringComparison.OrdinalIgnoreCase) || e.Message.Contains("Failed to bind", StringComparison.OrdinalIgnoreCase))
+{
+    await Console.Error.WriteLineAsync($"{e.Message}\nAnother program (another worker, or a demo still running) listens there. Stop it, or choose another address: --urls http://localhost:5081");
+    return 2;
+}

@@ -34,6 +34,22 @@ public class When_the_worker_reads_its_settings
     }
 
     [Fact]
+    public void Should_document_every_setting_of_the_example_file_in_the_readme_configuration_reference()
+    {
+        var example = new ConfigurationBuilder().AddJsonFile(Path.Combine(Root(), "appsettings.example.json")).Build();
+        var readme = File.ReadAllText(Path.Combine(Root(), "README.md"));
+        var reference = readme[readme.IndexOf("## Configuration reference", StringComparison.Ordinal)..];
+
+        var keys = example.AsEnumerable().Where(p => p.Value is not null).Select(p => p.Key)
+            .Select(k => k.StartsWith(Definition.Section + ":", StringComparison.Ordinal) ? Definition.Section : k)
+            .Select(k => System.Text.RegularExpressions.Regex.Replace(k, @":\d+$", ""))
+            .Distinct().ToList();
+
+        Assert.Contains("Nurture:Email:Smtp:Host", keys);
+        Assert.All(keys, key => Assert.Contains($"`{key}`", reference, StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void Should_read_every_bus_setting_of_the_example_file_as_the_defaults()
     {
         var example = new ConfigurationBuilder().AddJsonFile(Path.Combine(Root(), "appsettings.example.json")).Build();
