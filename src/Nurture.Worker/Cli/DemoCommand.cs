@@ -101,10 +101,13 @@ public static class DemoCommand
             await Task.Delay(100, cancel);
         }
 
-        // Let the consumers finish and the last due emails go out before the story is told.
+        // Let the consumers finish and the last due emails go out, then hold the scheduler so the story's numbers agree.
         var deadline = DateTime.UtcNow.AddSeconds(60);
         while (metrics.Handled < events.Count && DateTime.UtcNow < deadline) await Task.Delay(100, cancel);
         await Task.Delay(TimeSpan.FromSeconds(2.5), cancel);
+        var scheduler = await app.Services.GetRequiredService<Quartz.ISchedulerFactory>().GetScheduler(cancel);
+        await scheduler.PauseAll(cancel);
+        await Task.Delay(TimeSpan.FromSeconds(1.5), cancel); // a dispatch round under way finishes
         await ShowProgressAsync(store, metrics, clock.GetUtcNow(), start, days, events.Count, interactive, cancel);
         if (interactive) Console.Out.WriteLine();
 
@@ -125,6 +128,7 @@ public static class DemoCommand
               the database:  {database.Describe()}  (`report`, `simulate` with ConnectionStrings__Nurture="Data Source={Path.Combine(folder, "nurture-demo.db")}")
             """));
         if (exit) return 0;
+        await scheduler.ResumeAll(cancel);
         Console.Out.WriteLine("The worker keeps running so you can look around. Ctrl+C stops it.");
         try
         {
