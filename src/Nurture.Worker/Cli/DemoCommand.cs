@@ -45,7 +45,7 @@ public static class DemoCommand
         foreach (var file in Directory.GetFiles(folder, "nurture-demo.db*")) File.Delete(file);
         if (Directory.Exists(Path.Combine(folder, "mail"))) Directory.Delete(Path.Combine(folder, "mail"), recursive: true);
 
-        var end = new DateTimeOffset(DateTime.UtcNow.Date.AddHours(18), TimeSpan.Zero);
+        var end = DateTimeOffset.UtcNow;
         var start = end.AddDays(-days);
         var clock = new DemoClock(start, end, TimeSpan.FromSeconds(seconds));
         var definition = DefinitionSettings.Load(Settings.Load());
