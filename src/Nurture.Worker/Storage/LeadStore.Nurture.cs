@@ -27,7 +27,7 @@ public sealed partial class LeadStore
     /// scheduled, NurtureEmailSent and NurtureEmailScheduled in the outbox. False when the claim was lost.
     /// </summary>
     public Task<bool> RecordSentAsync(ClaimedStep step, string claimer, string messageId, DateTimeOffset sentAt, StepDue? next, CancellationToken cancel = default) =>
-        FinishStepAsync(step, NurtureSql.MarkSent, new { step.Id, claimer, messageId, at = sentAt }, sentAt, next, new NurtureEmailSent
+        FinishStepAsync(step, StoreSql.MarkStepSent, new { id = step.Id, claimer, messageId, at = sentAt }, sentAt, next, new NurtureEmailSent
         {
             EventId = Lifecycle.DerivedId(StepKey(step), "sent"), LeadId = step.LeadId, OccurredAt = sentAt,
             Track = step.Track, Step = step.Step, Template = step.Template, MessageId = messageId,
@@ -152,11 +152,6 @@ internal static class NurtureSql
     public const string RecentSends = "SELECT sent_at FROM nurture_steps WHERE lead_id = @leadId AND status = 'sent' AND sent_at > @since";
 
     public const string ClaimedBy = "SELECT id FROM nurture_steps WHERE claimed_by = @claimer AND status = 'claimed'";
-
-    public const string MarkSent = """
-        UPDATE nurture_steps SET status = 'sent', message_id = @messageId, sent_at = @at, claim_until = NULL
-        WHERE id = @Id AND claimed_by = @claimer AND status = 'claimed'
-        """;
 
     public const string MarkSkipped = """
         UPDATE nurture_steps SET status = 'cancelled', last_error = @reason, claimed_by = NULL, claim_until = NULL
