@@ -187,7 +187,18 @@ public static class Lifecycle
         if ( !steps.Any(s => s.Event.EventId == late.EventId)) throw new ArgumentException($"The history of lead '{before.Id}' does not hold event {late.EventId}.", nameof(history));
         var after = steps[^1].Decision;
         var from = steps.FindIndex(s => s.Event.EventId == late.EventId);
-        var outgoing = steps.Skip(from).SelectMany(s => s.Decision.Outgoing).ToList();
+        // Scores re-decided after the late event went out before under the same ids; one LeadScored of the final state,
+        // identified by the late event, tells consumers the corrected score instead.
+        var outgoing = steps.Skip(from).SelectMany(s => s.Decision.Outgoing).Where(m => m is not LeadScored).ToList();
+        var at = steps[^1].Event.OccurredAt;
+        if (after.Score.Total != Scoring.Score(before, at, definition).Total)
+        {
+            outgoing.Insert(0, new LeadScored
+            {
+                EventId = DerivedId(late.EventId, "rescored"), LeadId = before.Id, OccurredAt = at, Score = after.Score.Total,
+                Behaviour = after.Score.Behaviour, Fit = after.Score.Fit, DefinitionVersion = definition.Version, Explanation = after.Score.Lines,
+            });
+        }
         var transitions = steps.SelectMany(s => s.Decision.Transitions.Select(t => (s.Event.EventId, t))).ToList();
 
         var (nurture, reason) = (NurtureChange.None, (string?)null);

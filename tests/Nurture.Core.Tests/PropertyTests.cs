@@ -130,6 +130,9 @@ public class When_histories_arrive_in_any_order
         Assert.Contains(late.Decision.Outgoing, m => m is LeadStageChanged { To: LeadStage.Recycled });
         Assert.Equal(NurtureChange.Enrol, late.Decision.Nurture);
         Assert.Equal(rejected.EventId, late.Transitions[^1].Cause);
+        var scored = Assert.Single(late.Decision.Outgoing.OfType<LeadScored>()); // one corrected score, under a new id
+        Assert.Equal(late.Decision.Score.Total, scored.Score);
+        Assert.Equal(Lifecycle.DerivedId(demo.EventId, "rescored"), scored.EventId);
     }
 
     private static string Describe(LeadOutcome o) =>

@@ -61,6 +61,12 @@ public sealed class NurtureDispatch(
         // A goal, an unsubscribe or a bounce may have cancelled a step since it was claimed: send only what is still ours.
         var ours = await store.StillClaimedAsync(Claimer, cancel);
         sending.RemoveAll(s => !ours.Contains(s.Step.Id));
+        // A round that took half the lease already could outlive it while sending, and another worker would send too: put them back.
+        if (clock.GetUtcNow() - now > TimeSpan.FromSeconds(settings.LeaseSeconds / 2.0))
+        {
+            foreach (var s in sending) await store.DeferAsync(s.Step, Claimer, clock.GetUtcNow(), "the round ran long; sent in the next one", cancel);
+            return claimed.Count;
+        }
         var results = await mailer.SendAsync(sending.Select(s => s.Message).ToList(), cancel);
         for (var i = 0; i < sending.Count; i++)
         {
