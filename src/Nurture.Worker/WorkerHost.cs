@@ -39,7 +39,14 @@ public static class WorkerHost
         // Quieter defaults that appsettings.json or the environment can still override.
         builder.Configuration.Sources.Insert(0, new MemoryConfigurationSource
         {
-            InitialData = new Dictionary<string, string?> { ["Logging:LogLevel:MassTransit"] = "Warning", ["Logging:LogLevel:Microsoft.AspNetCore"] = "Warning" },
+            InitialData = new Dictionary<string, string?>
+            {
+                ["Logging:LogLevel:MassTransit"] = "Warning",
+                ["Logging:LogLevel:Microsoft.AspNetCore"] = "Warning",
+                ["Logging:LogLevel:Quartz"] = "Warning",
+                // Start-up failures are reported by the command in one line with what to do; the host's stack trace only repeats them.
+                ["Logging:LogLevel:Microsoft.Extensions.Hosting.Internal.Host"] = "Critical",
+            },
         });
         configure?.Invoke(builder.Configuration);
         if (string.IsNullOrWhiteSpace(builder.Configuration[WebHostDefaults.ServerUrlsKey])) builder.WebHost.UseUrls(DefaultUrl);
@@ -73,6 +80,16 @@ public static class WorkerHost
         var templates = NurtureTemplates.Load(definition, email);
         var schedule = ScheduleSettings.Load(configuration);
         var metrics = MetricsSettings.Load(configuration);
+        if (database.DataFolder is null)
+        {
+            // Workers sharing a database server must share their secrets; say everything missing at once.
+            var missing = new[] { ($"{EmailSettings.Section}:UnsubscribeKey", email.UnsubscribeKey), ($"{ApiSettings.Section}:Key", configuration[$"{ApiSettings.Section}:Key"]) }
+                .Where(s => string.IsNullOrEmpty(s.Item2)).Select(s => s.Item1).ToList();
+            if (missing.Count > 0)
+            {
+                throw new SettingsException($"{string.Join(" and ", missing)}: required when the database is a server: every worker must use the same secrets. Set them in the environment ({string.Join(", ", missing.Select(m => m.Replace(":", "__", StringComparison.Ordinal)))}).");
+            }
+        }
         var tokens = UnsubscribeTokens.From(email, database.DataFolder);
         MailKit.Telemetry.SmtpClient.Configure();
         services.AddOpenTelemetry().ConfigureResource(r => r.AddService("nurture")).WithMetrics(m =>

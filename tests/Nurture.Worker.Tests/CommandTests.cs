@@ -85,7 +85,7 @@ public class When_a_user_runs_the_commands
         var result = await Run(folder, "--Nurture:Database:Provider=PostgreSql", "--ConnectionStrings:Nurture=Host=localhost;Database=nurture");
 
         Assert.Equal(2, result.Code);
-        Assert.Contains("Nurture:Email:UnsubscribeKey: required when the database is a server", result.Error, StringComparison.Ordinal);
+        Assert.Contains("Nurture:Email:UnsubscribeKey and Nurture:Api:Key: required when the database is a server", result.Error, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -16,11 +16,12 @@ public static class DefinitionCommand
 
     public static Command Create()
     {
-        var settings = new Option<FileInfo?>("--settings") { Description = "A settings file whose Nurture:Definition section to check and print; the built-in definition otherwise." };
+        var settings = new Option<FileInfo?>("--settings") { Description = "A settings file whose Nurture:Definition section to check and print; otherwise the one in force (appsettings.json, the environment, the built-in one)." };
         var command = new Command("definition", "Check the qualification definition and print it as JSON (the shape of the Nurture:Definition section).") { settings };
         command.SetAction(parse =>
         {
-            var definition = DefinitionSettings.Load(DefinitionSettings.FromFile(parse.GetValue(settings)?.FullName));
+            var file = parse.GetValue(settings)?.FullName;
+            var definition = DefinitionSettings.Load(file is null ? Settings.Load() : DefinitionSettings.FromFile(file));
             Console.Out.WriteLine(JsonSerializer.Serialize(definition, Options));
             return 0;
         });

@@ -38,8 +38,8 @@ public static class IngestCommand
                 duplicates += results.Count(r => r.Duplicate);
             }
 
-            var latest = messages.Count > 0 ? messages.Max(m => m.OccurredAt) : now;
-            var cohorts = await store.ReadCohortsAsync(latest.AddDays(-definition.Value.SalesCycleDays), cancel);
+            // As of now, like `report` and the API: MQLs count for the close rate once the sales cycle has passed since.
+            var cohorts = await store.ReadCohortsAsync(now.AddDays(-definition.Value.SalesCycleDays), cancel);
             var overall = new CohortCounts(null, cohorts.Sum(c => c.Mqls), cohorts.Sum(c => c.Customers), cohorts.Sum(c => c.Revenue));
             var output = new
             {

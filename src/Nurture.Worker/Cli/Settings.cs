@@ -9,6 +9,9 @@ public sealed class SettingsException(string message) : Exception(message);
 /// <summary>The worker's settings as its commands read them: appsettings.json in the working folder, then the environment.</summary>
 public static class Settings
 {
+    /// <summary>Settings given on the command line as --Section:Key=value (or --Section:Key value); they win over the rest.</summary>
+    public static IReadOnlyList<string> CommandLine { get; set; } = [];
+
     public static IConfiguration Load(string? settingsFile = null)
     {
         var builder = new ConfigurationBuilder().AddJsonFile(Path.GetFullPath("appsettings.json"), optional: true);
@@ -17,7 +20,27 @@ public static class Settings
             if (!File.Exists(settingsFile)) throw new SettingsException($"The settings file '{settingsFile}' does not exist.");
             builder.AddJsonFile(Path.GetFullPath(settingsFile), optional: false);
         }
-        return builder.AddEnvironmentVariables().Build();
+        return builder.AddEnvironmentVariables().AddCommandLine([.. CommandLine]).Build();
+    }
+
+    /// <summary>Splits tokens a command did not know into settings (--Section:Key=value, --Section:Key value) and the rest.</summary>
+    public static (List<string> Settings, List<string> Unknown) SplitCommandLine(IReadOnlyList<string> tokens)
+    {
+        var settings = new List<string>();
+        var unknown = new List<string>();
+        for (var i = 0; i < tokens.Count; i++)
+        {
+            var token = tokens[i];
+            var key = token.StartsWith("--", StringComparison.Ordinal) ? token[2..].Split('=')[0] : null;
+            if (key is null || !key.Contains(':', StringComparison.Ordinal))
+            {
+                unknown.Add(token);
+                continue;
+            }
+            settings.Add(token);
+            if (!token.Contains('=', StringComparison.Ordinal) && i + 1 < tokens.Count && !tokens[i + 1].StartsWith("--", StringComparison.Ordinal)) settings.Add(tokens[++i]);
+        }
+        return (settings, unknown);
     }
 
     /// <summary>Nurture:Database:Provider and ConnectionStrings:Nurture; SQLite in the working folder when neither is set.</summary>

@@ -93,8 +93,8 @@ public sealed class Database
         var builder = Provider switch
         {
             DatabaseProvider.Sqlite => DeployChanges.To.SqliteDatabase(ConnectionString),
-            DatabaseProvider.PostgreSql => EnsureThen(() => EnsureDatabase.For.PostgresqlDatabase(ConnectionString), DeployChanges.To.PostgresqlDatabase(ConnectionString)),
-            DatabaseProvider.SqlServer => EnsureThen(() => EnsureDatabase.For.SqlDatabase(ConnectionString), DeployChanges.To.SqlDatabase(ConnectionString)),
+            DatabaseProvider.PostgreSql => EnsureThen(() => EnsureDatabase.For.PostgresqlDatabase(ConnectionString, new DbUpLog(log)), DeployChanges.To.PostgresqlDatabase(ConnectionString)),
+            DatabaseProvider.SqlServer => EnsureThen(() => EnsureDatabase.For.SqlDatabase(ConnectionString, new DbUpLog(log)), DeployChanges.To.SqlDatabase(ConnectionString)),
             _ => throw new InvalidOperationException($"Unknown provider {Provider}."),
         };
         var upgrade = builder

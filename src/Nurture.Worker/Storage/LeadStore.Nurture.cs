@@ -123,6 +123,8 @@ public sealed partial class LeadStore
     {
         await using var connection = await Database.OpenAsync(cancel);
         await using var transaction = await connection.BeginTransactionAsync(cancel);
+        // The lead left nurture while this email was on its way: the send is recorded, nothing follows it.
+        if (await connection.ExecuteScalarAsync<string>(new CommandDefinition("SELECT status FROM nurture_steps WHERE id = @Id", new { step.Id }, transaction, cancellationToken: cancel)) == "cancelled") next = null;
         if (await connection.ExecuteAsync(new CommandDefinition(markSql, markParameters, transaction, cancellationToken: cancel)) != 1)
         {
             await transaction.RollbackAsync(cancel);

@@ -6,9 +6,11 @@ namespace Nurture.Worker.Storage;
 /// </summary>
 internal static class StoreSql
 {
+    // A step cancelled (goal, unsubscribe) while its email was on its way is recorded as sent, because it was;
+    // cancelling keeps claimed_by for that reason.
     public const string MarkStepSent = """
         UPDATE nurture_steps SET status = 'sent', message_id = @messageId, sent_at = @at, claim_until = NULL
-        WHERE id = @id AND claimed_by = @claimer AND status = 'claimed'
+        WHERE id = @id AND claimed_by = @claimer AND status IN ('claimed', 'cancelled')
         """;
 
     public const string MarkStepFailed = """
@@ -79,7 +81,7 @@ internal static class StoreSql
 
     public const string NextEnrolment = "SELECT COALESCE(MAX(enrolment), 0) + 1 FROM nurture_steps WHERE lead_id = @LeadId";
 
-    public const string CancelSteps = "UPDATE nurture_steps SET status = 'cancelled', last_error = @reason, claimed_by = NULL, claim_until = NULL WHERE lead_id = @leadId AND status IN ('pending', 'claimed')";
+    public const string CancelSteps = "UPDATE nurture_steps SET status = 'cancelled', last_error = @reason, claim_until = NULL WHERE lead_id = @leadId AND status IN ('pending', 'claimed')";
 
     public const string InsertDeal = "INSERT INTO deals (event_id, lead_id, revenue, currency, at) VALUES (@EventId, @LeadId, @Revenue, @Currency, @OccurredAt)";
 

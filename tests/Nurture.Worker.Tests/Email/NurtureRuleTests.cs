@@ -77,6 +77,22 @@ public class When_time_passes_for_nurtured_leads
     }
 
     [Fact]
+    public async Task Should_record_an_email_sent_while_its_lead_reached_a_goal_and_schedule_nothing_after_it()
+    {
+        await using var rig = await MailRig.StartAsync();
+        await rig.Apply(MailRig.Captured("race-1", MailRig.Monday, "race@softwarehaus.example"));
+        var claimed = Assert.Single(await rig.Store.ClaimDueAsync("sender", rig.Clock.GetUtcNow(), TimeSpan.FromMinutes(5), 10));
+
+        rig.Clock.Advance(TimeSpan.FromMinutes(1));
+        await rig.Apply(new LeadQualifiedBySales { EventId = Guid.NewGuid(), LeadId = "race-1", OccurredAt = rig.Clock.GetUtcNow() }); // while the email is on its way
+        var next = Nurture.Core.NurturePlan.Next((await rig.Store.LoadLeadAsync("race-1"))!.Lead, claimed.Track, claimed.Step, rig.Clock.GetUtcNow(), rig.Definition);
+
+        Assert.True(await rig.Store.RecordSentAsync(claimed, "sender", "<race@nurture>", rig.Clock.GetUtcNow(), next));
+        Assert.Equal(1, await rig.Database.CountAsync("SELECT COUNT(*) FROM nurture_steps WHERE lead_id = 'race-1' AND status = 'sent'"));
+        Assert.Equal(1, await rig.Database.CountAsync("SELECT COUNT(*) FROM nurture_steps WHERE lead_id = 'race-1'"));
+    }
+
+    [Fact]
     public async Task Should_take_over_a_claim_after_the_lease_when_its_worker_died()
     {
         await using var rig = await MailRig.StartAsync();
