@@ -127,4 +127,37 @@ public class When_the_worker_reads_its_settings
 
         Assert.Contains("Nurture:Definition:Scoring:HalfLifeDays: (-1) must be zero (no decay) or positive.", error.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void Should_change_only_what_single_definition_settings_name()
+    {
+        var config = Config(("Nurture:Definition:Qualification:MqlThreshold", "60"), ("Nurture:Definition:Scoring:Activities:demoRequested:Points", "35"),
+            ("Nurture:Definition:Nurture:GoalStages:0", "Customer"));
+
+        var definition = DefinitionSettings.Load(config);
+
+        var builtIn = DefaultDefinition.Create();
+        Assert.Equal(60, definition.Qualification.MqlThreshold);
+        Assert.Equal(35, definition.Scoring.Activities["demoRequested"].Points);
+        Assert.Equal(builtIn.Scoring.Activities["trialStarted"].Points, definition.Scoring.Activities["trialStarted"].Points);
+        Assert.Equal([Contracts.LeadStage.Customer], definition.Nurture.GoalStages); // a list given is the list
+        Assert.Equal(builtIn.Nurture.Tracks.Count, definition.Nurture.Tracks.Count);
+        Assert.Equal(builtIn.Version, definition.Version);
+    }
+
+    [Fact]
+    public void Should_take_a_whole_definition_with_a_version_as_it_is()
+    {
+        var whole = new ConfigurationBuilder().AddJsonFile(Path.Combine(Root(), "appsettings.example.json")).AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Nurture:Definition:Version"] = "2026-12.1",
+        }).Build();
+        var withoutTutorials = new ConfigurationBuilder().AddInMemoryCollection(whole.GetSection("Nurture:Definition").AsEnumerable()
+            .Where(p => p.Value is not null && !p.Key.Contains("Activities:tutorialViewed", StringComparison.Ordinal))).Build();
+
+        var definition = DefinitionSettings.Load(withoutTutorials);
+
+        Assert.Equal("2026-12.1", definition.Version);
+        Assert.False(definition.Scoring.Activities.ContainsKey("tutorialViewed")); // left out of a whole definition: gone
+    }
 }
