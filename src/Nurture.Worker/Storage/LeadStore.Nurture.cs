@@ -124,7 +124,7 @@ public sealed partial class LeadStore
         await using var connection = await Database.OpenAsync(cancel);
         await using var transaction = await connection.BeginTransactionAsync(cancel);
         // The lead left nurture while this email was on its way: the send is recorded, nothing follows it.
-        if (await connection.ExecuteScalarAsync<string>(new CommandDefinition("SELECT status FROM nurture_steps WHERE id = @Id", new { step.Id }, transaction, cancellationToken: cancel)) == "cancelled") next = null;
+        if (await connection.ExecuteScalarAsync<string>(new CommandDefinition(NurtureSql.StepStatus, new { step.Id }, transaction, cancellationToken: cancel)) == "cancelled") next = null;
         if (await connection.ExecuteAsync(new CommandDefinition(markSql, markParameters, transaction, cancellationToken: cancel)) != 1)
         {
             await transaction.RollbackAsync(cancel);
@@ -151,6 +151,8 @@ public sealed partial class LeadStore
 
 internal static class NurtureSql
 {
+    public const string StepStatus = "SELECT status FROM nurture_steps WHERE id = @Id";
+
     public const string RecentSends = "SELECT sent_at FROM nurture_steps WHERE lead_id = @leadId AND status = 'sent' AND sent_at > @since";
 
     public const string ClaimedBy = "SELECT id FROM nurture_steps WHERE claimed_by = @claimer AND status = 'claimed'";

@@ -55,22 +55,14 @@ public sealed partial class LeadStore
     public async Task<int> CountHandOffBreachesAsync(CancellationToken cancel = default)
     {
         await using var connection = await Database.OpenAsync(cancel);
-        return await connection.ExecuteScalarAsync<int>(new CommandDefinition("SELECT COUNT(*) FROM outbox WHERE type = 'HandOffSlaBreached'", cancellationToken: cancel));
+        return await connection.ExecuteScalarAsync<int>(new CommandDefinition(ReportSql.CountHandOffBreaches, cancellationToken: cancel));
     }
 
     /// <summary>Per UTC day since <paramref name="since"/>: emails sent, new MQLs and hand-off SLA breaches.</summary>
     public async Task<IReadOnlyList<DayCount>> ReadTimelineAsync(DateTimeOffset since, CancellationToken cancel = default)
     {
-        var d = Database.Dialect;
-        var sql = $"""
-            SELECT {d.DayOf("sent_at")} AS day, 'emailsSent' AS series, COUNT(*) AS count FROM nurture_steps WHERE status = 'sent' AND sent_at >= @since GROUP BY {d.DayOf("sent_at")}
-            UNION ALL
-            SELECT {d.DayOf("at")}, 'mqls', COUNT(*) FROM stage_transitions WHERE to_stage = 'Mql' AND at >= @since GROUP BY {d.DayOf("at")}
-            UNION ALL
-            SELECT {d.DayOf("created_at")}, 'handOffBreaches', COUNT(*) FROM outbox WHERE type = 'HandOffSlaBreached' AND created_at >= @since GROUP BY {d.DayOf("created_at")}
-            """;
         await using var connection = await Database.OpenAsync(cancel);
-        var rows = await connection.QueryAsync<DayRow>(new CommandDefinition(sql, new { since }, cancellationToken: cancel));
+        var rows = await connection.QueryAsync<DayRow>(new CommandDefinition(Database.Dialect.Timeline, new { since }, cancellationToken: cancel));
         return rows.Select(r => new DayCount(r.Day, r.Series, (int)r.Count)).OrderBy(r => r.Day, StringComparer.Ordinal).ThenBy(r => r.Series, StringComparer.Ordinal).ToList();
     }
 
@@ -78,21 +70,21 @@ public sealed partial class LeadStore
     {
         await using var connection = await Database.OpenAsync(cancel);
         return (await connection.QueryAsync<LeadHistoryRow>(new CommandDefinition(
-            "SELECT type, occurred_at, received_at, outcome FROM lead_events WHERE lead_id = @leadId ORDER BY occurred_at, received_at", new { leadId }, cancellationToken: cancel))).ToList();
+            ReportSql.History, new { leadId }, cancellationToken: cancel))).ToList();
     }
 
     public async Task<IReadOnlyList<LeadTransitionRow>> ReadTransitionsAsync(string leadId, CancellationToken cancel = default)
     {
         await using var connection = await Database.OpenAsync(cancel);
         return (await connection.QueryAsync<LeadTransitionRow>(new CommandDefinition(
-            "SELECT from_stage, to_stage, at, reason, skipped, definition_version FROM stage_transitions WHERE lead_id = @leadId ORDER BY at, id", new { leadId }, cancellationToken: cancel))).ToList();
+            ReportSql.Transitions, new { leadId }, cancellationToken: cancel))).ToList();
     }
 
     public async Task<IReadOnlyList<LeadStepRow>> ReadStepsAsync(string leadId, CancellationToken cancel = default)
     {
         await using var connection = await Database.OpenAsync(cancel);
         return (await connection.QueryAsync<LeadStepRow>(new CommandDefinition(
-            "SELECT track, enrolment, step, template, due_at, status, sent_at, last_error, attempts FROM nurture_steps WHERE lead_id = @leadId ORDER BY enrolment, step", new { leadId }, cancellationToken: cancel))).ToList();
+            ReportSql.Steps, new { leadId }, cancellationToken: cancel))).ToList();
     }
 
     /// <summary>Per stage left: how many leads left it and how long they had stayed, on average and at most (days).</summary>
@@ -100,7 +92,7 @@ public sealed partial class LeadStore
     {
         await using var connection = await Database.OpenAsync(cancel);
         var rows = await connection.QueryAsync<TimeInStageRow>(new CommandDefinition(
-            "SELECT from_stage AS stage, COUNT(*) AS leads, AVG(in_stage_seconds) AS average_seconds, MAX(in_stage_seconds) AS longest_seconds FROM stage_transitions WHERE in_stage_seconds IS NOT NULL GROUP BY from_stage",
+            ReportSql.TimeInStage,
             cancellationToken: cancel));
         return rows.Select(r => new TimeInStage(Enum.Parse<LeadStage>(r.Stage), (int)r.Leads, Math.Round(Convert.ToDouble(r.AverageSeconds, System.Globalization.CultureInfo.InvariantCulture) / 86400, 2),
             Math.Round(Convert.ToDouble(r.LongestSeconds, System.Globalization.CultureInfo.InvariantCulture) / 86400, 2))).OrderBy(t => t.Stage).ToList();
@@ -110,7 +102,7 @@ public sealed partial class LeadStore
     public async Task<IReadOnlyList<NurtureMessage>> ReadAllEventsAsync(CancellationToken cancel = default)
     {
         await using var connection = await Database.OpenAsync(cancel);
-        var payloads = await connection.QueryAsync<string>(new CommandDefinition("SELECT payload FROM lead_events ORDER BY occurred_at", cancellationToken: cancel));
+        var payloads = await connection.QueryAsync<string>(new CommandDefinition(ReportSql.AllEvents, cancellationToken: cancel));
         return payloads.Select(EventJson.Parse).ToList();
     }
 
@@ -122,12 +114,9 @@ public sealed partial class LeadStore
         foreach (var v in estimates)
         {
             var exists = await connection.ExecuteScalarAsync<int>(new CommandDefinition(
-                "SELECT COUNT(*) FROM mql_value_snapshots WHERE at = @at AND source = @source", new { at, source = v.Source ?? "" }, transaction, cancellationToken: cancel));
+                ReportSql.SnapshotExists, new { at, source = v.Source ?? "" }, transaction, cancellationToken: cancel));
             if (exists > 0) continue;
-            await connection.ExecuteAsync(new CommandDefinition("""
-                INSERT INTO mql_value_snapshots (at, source, mqls, customers, close_rate, close_rate_low, close_rate_high, average_revenue, value, value_low, value_high, currency, definition_version)
-                VALUES (@at, @source, @Mqls, @Customers, @CloseRate, @CloseRateLow, @CloseRateHigh, @AverageRevenue, @Value, @ValueLow, @ValueHigh, @Currency, @definitionVersion)
-                """, new
+            await connection.ExecuteAsync(new CommandDefinition(ReportSql.InsertSnapshot, new
             {
                 at, source = v.Source ?? "", v.Mqls, v.Customers, v.CloseRate, v.CloseRateLow, v.CloseRateHigh, v.AverageRevenue, v.Value, v.ValueLow, v.ValueHigh, v.Currency, definitionVersion,
             }, transaction, cancellationToken: cancel));
@@ -149,4 +138,30 @@ public sealed partial class LeadStore
         public string Series { get; set; } = "";
         public long Count { get; set; }
     }
+}
+
+/// <summary>The reports' SQL, the same on every provider (the SQL Server parse test reads it).</summary>
+internal static class ReportSql
+{
+    public const string CountHandOffBreaches = "SELECT COUNT(*) FROM outbox WHERE type = 'HandOffSlaBreached'";
+
+    public const string History = "SELECT type, occurred_at, received_at, outcome FROM lead_events WHERE lead_id = @leadId ORDER BY occurred_at, received_at";
+
+    public const string Transitions = "SELECT from_stage, to_stage, at, reason, skipped, definition_version FROM stage_transitions WHERE lead_id = @leadId ORDER BY at, id";
+
+    public const string Steps = "SELECT track, enrolment, step, template, due_at, status, sent_at, last_error, attempts FROM nurture_steps WHERE lead_id = @leadId ORDER BY enrolment, step";
+
+    public const string TimeInStage = """
+        SELECT from_stage AS stage, COUNT(*) AS leads, AVG(in_stage_seconds) AS average_seconds, MAX(in_stage_seconds) AS longest_seconds
+        FROM stage_transitions WHERE in_stage_seconds IS NOT NULL GROUP BY from_stage
+        """;
+
+    public const string AllEvents = "SELECT payload FROM lead_events ORDER BY occurred_at";
+
+    public const string SnapshotExists = "SELECT COUNT(*) FROM mql_value_snapshots WHERE at = @at AND source = @source";
+
+    public const string InsertSnapshot = """
+        INSERT INTO mql_value_snapshots (at, source, mqls, customers, close_rate, close_rate_low, close_rate_high, average_revenue, value, value_low, value_high, currency, definition_version)
+        VALUES (@at, @source, @Mqls, @Customers, @CloseRate, @CloseRateLow, @CloseRateHigh, @AverageRevenue, @Value, @ValueLow, @ValueHigh, @Currency, @definitionVersion)
+        """;
 }

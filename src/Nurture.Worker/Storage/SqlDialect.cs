@@ -66,6 +66,15 @@ public sealed class SqlDialect
         _ => "INSERT OR IGNORE INTO suppressions (email_hash, reason, at) VALUES (@EmailHash, @Reason, @At)",
     };
 
+    /// <summary>Per UTC day since @since: emails sent, new MQLs and hand-off SLA breaches.</summary>
+    public string Timeline => $"""
+        SELECT {DayOf("sent_at")} AS day, 'emailsSent' AS series, COUNT(*) AS count FROM nurture_steps WHERE status = 'sent' AND sent_at >= @since GROUP BY {DayOf("sent_at")}
+        UNION ALL
+        SELECT {DayOf("at")}, 'mqls', COUNT(*) FROM stage_transitions WHERE to_stage = 'Mql' AND at >= @since GROUP BY {DayOf("at")}
+        UNION ALL
+        SELECT {DayOf("created_at")}, 'handOffBreaches', COUNT(*) FROM outbox WHERE type = 'HandOffSlaBreached' AND created_at >= @since GROUP BY {DayOf("created_at")}
+        """;
+
     /// <summary>The UTC calendar day of a time column as yyyy-MM-dd text, for per-day counts.</summary>
     public string DayOf(string column) => Provider switch
     {

@@ -25,9 +25,12 @@ public partial class When_SQL_Server_is_not_at_hand
         {
             data.Add($"SqlDialect.{property.Name}", (string)property.GetValue(dialect)!);
         }
-        foreach (var field in typeof(StoreSql).GetFields(BindingFlags.Public | BindingFlags.Static).Where(f => f.IsLiteral))
+        foreach (var type in new[] { typeof(StoreSql), typeof(NurtureSql), typeof(ReportSql) })
         {
-            data.Add($"StoreSql.{field.Name}", (string)field.GetRawConstantValue()!);
+            foreach (var field in type.GetFields(BindingFlags.Public | BindingFlags.Static).Where(f => f.IsLiteral))
+            {
+                data.Add($"{type.Name}.{field.Name}", (string)field.GetRawConstantValue()!);
+            }
         }
         return data;
     }
