@@ -147,16 +147,6 @@ public sealed partial class LeadStore(Database database)
         return rows.Count;
     }
 
-    public async Task MarkPublishedAsync(IReadOnlyCollection<long> ids, DateTimeOffset at, CancellationToken cancel = default)
-    {
-        if (ids.Count == 0) return;
-        await using var connection = await Database.OpenAsync(cancel);
-        foreach (var chunk in ids.Chunk(500))
-        {
-            await connection.ExecuteAsync(new CommandDefinition(Database.Dialect.MarkPublished, new { at, ids = chunk }, cancellationToken: cancel));
-        }
-    }
-
     /// <summary>An event that could not be processed, kept with its reason.</summary>
     public async Task RecordRejectedAsync(string origin, string reason, string payload, DateTimeOffset at, CancellationToken cancel = default)
     {

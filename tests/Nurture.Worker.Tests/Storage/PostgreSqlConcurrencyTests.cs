@@ -16,6 +16,36 @@ public class When_workers_race_on_PostgreSQL
         new() { EventId = Lifecycle.DerivedId(Guid.Empty, $"race/{leadId}/{n}"), LeadId = leadId, OccurredAt = Now.AddMinutes(n), Activity = activity };
 
     [SkippableFact]
+    public async Task Should_publish_each_outbox_message_once_across_4_relays()
+    {
+        var database = TestDatabase.Create(DatabaseProvider.PostgreSql);
+        await using (var connection = await database.OpenAsync())
+        {
+            await connection.ExecuteAsync("""
+                INSERT INTO outbox (message_id, type, payload, created_at)
+                SELECT gen_random_uuid(), 'LeadScored', '{}', @at FROM generate_series(1, 3000)
+                """, new { at = Now.UtcDateTime });
+        }
+        var store = new LeadStore(database);
+        var published = new ConcurrentBag<Guid>();
+
+        await Task.WhenAll(Enumerable.Range(1, 4).Select(_ => Task.Run(async () =>
+        {
+            while (await store.PublishOutboxAsync(50, async batch =>
+            {
+                await Task.Delay(5); // the broker's confirms, while the rows stay locked
+                foreach (var m in batch) published.Add(m.MessageId);
+            }, Now) > 0)
+            {
+            }
+        })));
+
+        Assert.Equal(3000, published.Count);
+        Assert.Equal(3000, published.Distinct().Count());
+        Assert.Equal(0, await database.CountAsync("SELECT COUNT(*) FROM outbox WHERE published_at IS NULL"));
+    }
+
+    [SkippableFact]
     public async Task Should_claim_each_of_10000_due_steps_exactly_once_across_8_claimers()
     {
         var database = TestDatabase.Create(DatabaseProvider.PostgreSql);

@@ -247,16 +247,22 @@ public abstract class StorageSuite(DatabaseProvider provider)
     }
 
     [SkippableFact]
-    public async Task Should_publish_the_outbox_once()
+    public async Task Should_publish_the_outbox_once_and_keep_it_when_publishing_fails()
     {
         var store = Store(TestDatabase.Create(Provider));
         await Apply(store, Captured("lead-o"));
         var pending = await store.ReadOutboxAsync(100);
 
-        await store.MarkPublishedAsync(pending.Select(m => m.Id).ToList(), Now);
+        await Assert.ThrowsAsync<TimeoutException>(() => store.PublishOutboxAsync(100, _ => throw new TimeoutException("the broker did not confirm"), Now));
+        Assert.Equal(pending.Count, (await store.ReadOutboxAsync(100)).Count);
+        var published = new List<OutboxMessage>();
+        var count = await store.PublishOutboxAsync(100, batch => { published.AddRange(batch); return Task.CompletedTask; }, Now);
 
         Assert.NotEmpty(pending);
+        Assert.Equal(pending.Count, count);
+        Assert.Equal(pending.Select(m => m.MessageId), published.Select(m => m.MessageId));
         Assert.Empty(await store.ReadOutboxAsync(100));
+        Assert.Equal(0, await store.PublishOutboxAsync(100, _ => throw new InvalidOperationException("nothing is left to publish"), Now));
     }
 
     [SkippableFact]
