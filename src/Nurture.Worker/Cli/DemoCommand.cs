@@ -40,6 +40,8 @@ public static class DemoCommand
 
     private static async Task<int> RunAsync(int leadCount, int days, int seconds, int seed, string folder, bool exit, string[] hostArgs, CancellationToken cancel)
     {
+        // A worker or a demo already listening would make this one fail after it wiped its folder: look first.
+        EnsureFree(hostArgs);
         // The demo's own folder starts empty, so every run tells the same story.
         Directory.CreateDirectory(folder);
         foreach (var file in Directory.GetFiles(folder, "nurture-demo.db*")) File.Delete(file);
@@ -139,6 +141,27 @@ public static class DemoCommand
             // Ctrl+C.
         }
         return 0;
+    }
+
+    private static void EnsureFree(string[] hostArgs)
+    {
+        var index = Array.IndexOf(hostArgs, "--urls");
+        var urls = index >= 0 && index + 1 < hostArgs.Length ? hostArgs[index + 1]
+            : hostArgs.FirstOrDefault(a => a.StartsWith("--urls=", StringComparison.Ordinal))?["--urls=".Length..]
+            ?? Environment.GetEnvironmentVariable("ASPNETCORE_URLS") ?? WorkerHost.DefaultUrl;
+        foreach (var url in urls.Split(';', StringSplitOptions.RemoveEmptyEntries))
+        {
+            if (!Uri.TryCreate(url.Replace("*", "localhost", StringComparison.Ordinal).Replace("+", "localhost", StringComparison.Ordinal), UriKind.Absolute, out var uri) || uri.Port == 0) continue;
+            try
+            {
+                using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, uri.Port);
+                listener.Start();
+            }
+            catch (System.Net.Sockets.SocketException e)
+            {
+                throw new IOException($"Failed to bind to address {url}: address already in use.", e);
+            }
+        }
     }
 
     private static async Task ShowProgressAsync(LeadStore store, NurtureMetrics metrics, DateTimeOffset now, DateTimeOffset start, int days, int published, bool interactive, CancellationToken cancel)
