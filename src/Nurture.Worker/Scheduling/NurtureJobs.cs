@@ -136,7 +136,8 @@ public sealed class SnapshotMqlValue(LeadStore store, Definition definition, Tim
         var now = clock.GetUtcNow();
         var cohorts = await store.ReadCohortsAsync(now.AddDays(-definition.Value.SalesCycleDays), cancel);
         var overall = new CohortCounts(null, cohorts.Sum(c => c.Mqls), cohorts.Sum(c => c.Customers), cohorts.Sum(c => c.Revenue));
-        var messages = cohorts.Prepend(overall).Select(c => MqlValue.Estimate(c, definition.Value)).Select(v => new MqlValueCalculated
+        var estimates = cohorts.Prepend(overall).Select(c => MqlValue.Estimate(c, definition.Value)).ToList();
+        var messages = estimates.Select(v => new MqlValueCalculated
         {
             EventId = Lifecycle.DerivedId(Guid.Empty, $"mql-value:{v.Source}:{now:yyyyMMddHHmm}"), OccurredAt = now, Source = v.Source,
             MqlsInCohort = v.Mqls, Customers = v.Customers, CloseRate = v.CloseRate, CloseRateLow = v.CloseRateLow, CloseRateHigh = v.CloseRateHigh,
@@ -144,7 +145,7 @@ public sealed class SnapshotMqlValue(LeadStore store, Definition definition, Tim
             DefinitionVersion = definition.Version,
         }).ToList();
         foreach (var m in messages) await store.QueueAsync(m, cancel);
-        await store.RecordValueSnapshotAsync(now, cohorts.Prepend(overall).Select(c => MqlValue.Estimate(c, definition.Value)), definition.Version, cancel);
+        await store.RecordValueSnapshotAsync(now, estimates, definition.Version, cancel);
         relay.Nudge();
         return messages;
     }
