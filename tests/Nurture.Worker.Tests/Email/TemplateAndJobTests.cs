@@ -170,5 +170,7 @@ public class When_the_recurring_jobs_run
         Assert.Equal(1, overall.MqlsInCohort);
         Assert.Contains(snapshot, m => m.Source == "webinar");
         Assert.Equal(snapshot.Count, await rig.Database.CountAsync("SELECT COUNT(*) FROM outbox WHERE type = 'MqlValueCalculated'"));
+        Assert.Equal(snapshot.Count, await rig.Database.CountAsync("SELECT COUNT(*) FROM mql_value_snapshots")); // for dashboards that read SQL
+        Assert.Equal(1, await rig.Database.CountAsync("SELECT COUNT(*) FROM mql_value_snapshots WHERE source = '' AND mqls = 1"));
     }
 }
