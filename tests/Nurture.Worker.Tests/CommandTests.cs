@@ -9,16 +9,7 @@ namespace Nurture.Worker.Tests;
 public class When_a_user_runs_the_commands
 {
     private static readonly string[] RequiredOfLeadCaptured = ["email", "leadId", "occurredAt", "source", "consent"];
-    private static readonly string Sample = Path.Combine(FindRoot(), "samples", "events.ndjson");
-
-    private static string FindRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "Nurture.sln"))) return dir.FullName;
-        }
-        throw new InvalidOperationException("Nurture.sln not found.");
-    }
+    private static readonly string Sample = Path.Combine(Repository.Root, "samples", "events.ndjson");
 
     private static async Task<(int Code, string Out, string Error)> Run(string folder, params string[] args)
     {

@@ -10,22 +10,13 @@ namespace Nurture.Worker.Tests;
 
 public class When_the_worker_reads_its_settings
 {
-    private static string Root()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "Nurture.sln"))) return dir.FullName;
-        }
-        throw new InvalidOperationException("Nurture.sln not found.");
-    }
-
     private static IConfiguration Config(params (string Key, string? Value)[] values) =>
         new ConfigurationBuilder().AddInMemoryCollection(values.Select(v => new KeyValuePair<string, string?>(v.Key, v.Value))).Build();
 
     [Fact]
     public void Should_show_in_the_example_file_the_definition_the_worker_runs_with()
     {
-        var example = new ConfigurationBuilder().AddJsonFile(Path.Combine(Root(), "appsettings.example.json")).Build();
+        var example = new ConfigurationBuilder().AddJsonFile(Path.Combine(Repository.Root, "appsettings.example.json")).Build();
 
         var fromFile = DefinitionSettings.Load(example);
 
@@ -36,8 +27,8 @@ public class When_the_worker_reads_its_settings
     [Fact]
     public void Should_document_every_setting_of_the_example_file_in_the_readme_configuration_reference()
     {
-        var example = new ConfigurationBuilder().AddJsonFile(Path.Combine(Root(), "appsettings.example.json")).Build();
-        var readme = File.ReadAllText(Path.Combine(Root(), "README.md"));
+        var example = new ConfigurationBuilder().AddJsonFile(Path.Combine(Repository.Root, "appsettings.example.json")).Build();
+        var readme = File.ReadAllText(Path.Combine(Repository.Root, "README.md"));
         var reference = readme[readme.IndexOf("## Configuration reference", StringComparison.Ordinal)..];
 
         var keys = example.AsEnumerable().Where(p => p.Value is not null).Select(p => p.Key)
@@ -52,7 +43,7 @@ public class When_the_worker_reads_its_settings
     [Fact]
     public void Should_read_every_bus_setting_of_the_example_file_as_the_defaults()
     {
-        var example = new ConfigurationBuilder().AddJsonFile(Path.Combine(Root(), "appsettings.example.json")).Build();
+        var example = new ConfigurationBuilder().AddJsonFile(Path.Combine(Repository.Root, "appsettings.example.json")).Build();
 
         Assert.Equal(new BusSettings(), BusSettings.Load(example));
         Assert.Equal(new BusSettings(), BusSettings.Load(Config()));
@@ -148,7 +139,7 @@ public class When_the_worker_reads_its_settings
     [Fact]
     public void Should_take_a_whole_definition_with_a_version_as_it_is()
     {
-        var whole = new ConfigurationBuilder().AddJsonFile(Path.Combine(Root(), "appsettings.example.json")).AddInMemoryCollection(new Dictionary<string, string?>
+        var whole = new ConfigurationBuilder().AddJsonFile(Path.Combine(Repository.Root, "appsettings.example.json")).AddInMemoryCollection(new Dictionary<string, string?>
         {
             ["Nurture:Definition:Version"] = "2026-12.1",
         }).Build();

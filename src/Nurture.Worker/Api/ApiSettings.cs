@@ -39,21 +39,12 @@ public sealed record ApiSettings
             Key = key,
             KeyGenerated = generated,
             KeyFile = file,
-            MaxBodyBytes = Number(s, "MaxBodyBytes", 4 * 1024 * 1024, 1024, 256 * 1024 * 1024),
-            MaxEvents = Number(s, "MaxEvents", 10_000, 1, 1_000_000),
+            MaxBodyBytes = s.WholeNumber("MaxBodyBytes", 4 * 1024 * 1024, 1024, 256 * 1024 * 1024),
+            MaxEvents = s.WholeNumber("MaxEvents", 10_000, 1, 1_000_000),
         };
     }
 
     /// <summary>Compares in constant time, so the key cannot be guessed a character at a time.</summary>
     public bool Accepts(string? presented) =>
         presented is not null && CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(presented), Encoding.UTF8.GetBytes(Key));
-
-    private static int Number(IConfigurationSection section, string key, int fallback, int min, int max)
-    {
-        var value = section[key];
-        if (value is null) return fallback;
-        return int.TryParse(value, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var n) && n >= min && n <= max
-            ? n
-            : throw new SettingsException($"{Section}:{key}: '{value}' must be a whole number from {min} to {max}.");
-    }
 }

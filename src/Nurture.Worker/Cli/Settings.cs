@@ -71,3 +71,25 @@ public static class Settings
         }
     }
 }
+
+/// <summary>Reading one setting, with the error that names it when the value cannot work.</summary>
+public static class SettingValues
+{
+    /// <summary>A whole number from <paramref name="min"/> to <paramref name="max"/>, or <paramref name="fallback"/> when unset.</summary>
+    public static int WholeNumber(this IConfigurationSection section, string key, int fallback, int min, int max)
+    {
+        var value = section[key];
+        if (value is null) return fallback;
+        return int.TryParse(value, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var n) && n >= min && n <= max
+            ? n
+            : throw new SettingsException($"{section.Path}:{key}: '{value}' must be a whole number from {min} to {max}.");
+    }
+
+    /// <summary>true or false, or <paramref name="fallback"/> when unset.</summary>
+    public static bool Flag(this IConfigurationSection section, string key, bool fallback)
+    {
+        var value = section[key];
+        if (value is null) return fallback;
+        return bool.TryParse(value, out var b) ? b : throw new SettingsException($"{section.Path}:{key}: '{value}' must be true or false.");
+    }
+}

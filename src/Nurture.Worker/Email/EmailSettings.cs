@@ -75,39 +75,21 @@ public sealed record EmailSettings
             From = from,
             PickupDirectory = s["PickupDirectory"] is { Length: > 0 } dir ? dir : d.PickupDirectory,
             SmtpHost = s["Smtp:Host"] is { Length: > 0 } host ? host : null,
-            SmtpPort = Number(s, "Smtp:Port", d.SmtpPort, 1, 65535),
-            UseStartTls = Flag(s, "Smtp:UseStartTls", d.UseStartTls),
+            SmtpPort = s.WholeNumber("Smtp:Port", d.SmtpPort, 1, 65535),
+            UseStartTls = s.Flag("Smtp:UseStartTls", d.UseStartTls),
             SmtpUser = s["Smtp:User"] is { Length: > 0 } user ? user : null,
             SmtpPassword = s["Smtp:Password"] is { Length: > 0 } password ? password : null,
-            Connections = Number(s, "Smtp:Connections", d.Connections, 1, 32),
+            Connections = s.WholeNumber("Smtp:Connections", d.Connections, 1, 32),
             Templates = s["Templates"] is { Length: > 0 } templates ? Path.GetFullPath(templates) : d.Templates,
             Languages = languages,
             DefaultLanguage = defaultLanguage,
             PublicUrl = publicUrl,
             UnsubscribeKey = key is { Length: > 0 } ? key : null,
             UnsubscribeKeyFile = s["UnsubscribeKeyFile"] is { Length: > 0 } file ? file : d.UnsubscribeKeyFile,
-            DispatchSeconds = Number(s, "DispatchSeconds", d.DispatchSeconds, 1, 3600),
-            BatchSize = Number(s, "BatchSize", d.BatchSize, 1, 1000),
-            LeaseSeconds = Number(s, "LeaseSeconds", d.LeaseSeconds, 10, 2_592_000),
-            MaxAttempts = Number(s, "MaxAttempts", d.MaxAttempts, 1, 50),
+            DispatchSeconds = s.WholeNumber("DispatchSeconds", d.DispatchSeconds, 1, 3600),
+            BatchSize = s.WholeNumber("BatchSize", d.BatchSize, 1, 1000),
+            LeaseSeconds = s.WholeNumber("LeaseSeconds", d.LeaseSeconds, 10, 2_592_000),
+            MaxAttempts = s.WholeNumber("MaxAttempts", d.MaxAttempts, 1, 50),
         };
-    }
-
-    private static int Number(IConfigurationSection section, string key, int fallback, int min, int max)
-    {
-        var value = section[key];
-        if (value is null) return fallback;
-        if (!int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) || n < min || n > max)
-        {
-            throw new SettingsException($"{Section}:{key}: '{value}' must be a whole number from {min} to {max}.");
-        }
-        return n;
-    }
-
-    private static bool Flag(IConfigurationSection section, string key, bool fallback)
-    {
-        var value = section[key];
-        if (value is null) return fallback;
-        return bool.TryParse(value, out var b) ? b : throw new SettingsException($"{Section}:{key}: '{value}' must be true or false.");
     }
 }

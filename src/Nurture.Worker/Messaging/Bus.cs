@@ -23,19 +23,9 @@ public static class Bus
         });
         Action<IBusRegistrationConfigurator> configure = x =>
         {
-            // One consumer per event a publisher may send; the outgoing events are Nurture's own to publish.
-            Consume<LeadCaptured>(x, settings);
-            Consume<LeadActivityRecorded>(x, settings);
-            Consume<LeadAcceptedBySales>(x, settings);
-            Consume<LeadRejectedBySales>(x, settings);
-            Consume<LeadQualifiedBySales>(x, settings);
-            Consume<DealWon>(x, settings);
-            Consume<DealLost>(x, settings);
-            Consume<LeadDisqualified>(x, settings);
-            Consume<LeadUnsubscribed>(x, settings);
-            Consume<EmailBounced>(x, settings);
-            Consume<LeadErased>(x, settings);
-            Consume<CampaignSpendRecorded>(x, settings);
+            // One consumer per event a publisher may send (EventJson.Incoming, the list the API and the plain-JSON reader
+            // accept too); the outgoing events are Nurture's own to publish.
+            foreach (var type in EventJson.Incoming) ConsumeMethod.MakeGenericMethod(type).Invoke(null, [x, settings]);
             x.AddConsumer<UnreadableEventConsumer>();
 
             if (settings.Transport == BusTransport.RabbitMq)
@@ -63,6 +53,9 @@ public static class Bus
         };
         return testHarness ? services.AddMassTransitTestHarness(configure) : services.AddMassTransit(configure);
     }
+
+    private static readonly System.Reflection.MethodInfo ConsumeMethod =
+        typeof(Bus).GetMethod(nameof(Consume), System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static)!;
 
     private static void Consume<T>(IBusRegistrationConfigurator x, BusSettings settings)
         where T : NurtureMessage =>

@@ -65,13 +65,13 @@ public sealed record BusSettings
             RabbitMq = uri,
             Queue = Name(section, "Queue", defaults.Queue),
             Exchange = Name(section, "Exchange", defaults.Exchange),
-            Prefetch = Number(section, "Prefetch", defaults.Prefetch, 1, 10_000),
-            BatchSize = Number(section, "BatchSize", defaults.BatchSize, 1, 5_000),
-            BatchWaitMs = Number(section, "BatchWaitMs", defaults.BatchWaitMs, 1, 60_000),
-            ConcurrentBatches = Number(section, "ConcurrentBatches", defaults.ConcurrentBatches, 1, 64),
-            Retries = Number(section, "Retries", defaults.Retries, 0, 100),
-            OutboxBatchSize = Number(section, "OutboxBatchSize", defaults.OutboxBatchSize, 1, 10_000),
-            OutboxPollMs = Number(section, "OutboxPollMs", defaults.OutboxPollMs, 10, 600_000),
+            Prefetch = section.WholeNumber("Prefetch", defaults.Prefetch, 1, 10_000),
+            BatchSize = section.WholeNumber("BatchSize", defaults.BatchSize, 1, 5_000),
+            BatchWaitMs = section.WholeNumber("BatchWaitMs", defaults.BatchWaitMs, 1, 60_000),
+            ConcurrentBatches = section.WholeNumber("ConcurrentBatches", defaults.ConcurrentBatches, 1, 64),
+            Retries = section.WholeNumber("Retries", defaults.Retries, 0, 100),
+            OutboxBatchSize = section.WholeNumber("OutboxBatchSize", defaults.OutboxBatchSize, 1, 10_000),
+            OutboxPollMs = section.WholeNumber("OutboxPollMs", defaults.OutboxPollMs, 10, 600_000),
         };
         if (settings.Prefetch < settings.BatchSize)
         {
@@ -95,16 +95,5 @@ public sealed record BusSettings
             throw new SettingsException($"{Section}:{key}: '{value}' is not a usable name (1 to 200 characters, no spaces).");
         }
         return value;
-    }
-
-    private static int Number(IConfigurationSection section, string key, int fallback, int min, int max)
-    {
-        var value = section[key];
-        if (value is null) return fallback;
-        if (!int.TryParse(value, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var n) || n < min || n > max)
-        {
-            throw new SettingsException($"{Section}:{key}: '{value}' must be a whole number from {min} to {max}.");
-        }
-        return n;
     }
 }

@@ -15,12 +15,7 @@ public sealed record MetricsSettings
     public static MetricsSettings Load(IConfiguration configuration)
     {
         var s = configuration.GetSection(Section);
-        var refresh = s["RefreshSeconds"];
-        var seconds = 15;
-        if (refresh is not null && (!int.TryParse(refresh, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out seconds) || seconds is < 1 or > 3600))
-        {
-            throw new SettingsException($"{Section}:RefreshSeconds: '{refresh}' must be a whole number from 1 to 3600.");
-        }
+        var seconds = s.WholeNumber("RefreshSeconds", new MetricsSettings().RefreshSeconds, 1, 3600);
         Uri? otlp = null;
         if (s["OtlpEndpoint"] is { Length: > 0 } text && (!Uri.TryCreate(text, UriKind.Absolute, out otlp) || otlp.Scheme is not ("http" or "https")))
         {

@@ -29,24 +29,13 @@ public sealed record ScheduleSettings
     {
         var s = configuration.GetSection(Section);
         var d = new ScheduleSettings();
-        var enabled = s["Enabled"];
-        if (enabled is not null && !bool.TryParse(enabled, out _)) throw new SettingsException($"{Section}:Enabled: '{enabled}' must be true or false.");
         return new ScheduleSettings
         {
-            Enabled = enabled is null ? d.Enabled : bool.Parse(enabled),
-            HandOffCheckMinutes = Minutes(s, "HandOffCheckMinutes", d.HandOffCheckMinutes),
-            DecayCheckMinutes = Minutes(s, "DecayCheckMinutes", d.DecayCheckMinutes),
-            ValueSnapshotMinutes = Minutes(s, "ValueSnapshotMinutes", d.ValueSnapshotMinutes),
+            Enabled = s.Flag("Enabled", d.Enabled),
+            HandOffCheckMinutes = s.WholeNumber("HandOffCheckMinutes", d.HandOffCheckMinutes, 1, 10_080),
+            DecayCheckMinutes = s.WholeNumber("DecayCheckMinutes", d.DecayCheckMinutes, 1, 10_080),
+            ValueSnapshotMinutes = s.WholeNumber("ValueSnapshotMinutes", d.ValueSnapshotMinutes, 1, 10_080),
         };
-    }
-
-    private static int Minutes(IConfigurationSection section, string key, int fallback)
-    {
-        var value = section[key];
-        if (value is null) return fallback;
-        return int.TryParse(value, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var n) && n is >= 1 and <= 10_080
-            ? n
-            : throw new SettingsException($"{Section}:{key}: '{value}' must be a whole number of minutes from 1 to 10080.");
     }
 }
 

@@ -22,16 +22,7 @@ public sealed class MetricsRunAlone;
 [Collection(nameof(MetricsRunAlone))]
 public partial class When_dashboards_read_what_nurture_emits
 {
-    private static readonly string Root = FindRoot();
-
-    private static string FindRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "Nurture.sln"))) return dir.FullName;
-        }
-        throw new InvalidOperationException("Nurture.sln not found.");
-    }
+    private static readonly string Root = Repository.Root;
 
     private static string Line(string type, string leadId, string extra, int minutes) =>
         $$"""{"type":"{{type}}","eventId":"{{Guid.NewGuid()}}","leadId":"{{leadId}}","occurredAt":"{{MailRig.Monday.AddMinutes(minutes - 60):O}}"{{extra}}}""";

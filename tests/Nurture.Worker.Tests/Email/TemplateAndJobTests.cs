@@ -79,7 +79,7 @@ public class When_templates_are_loaded
     [InlineData("Nurture:Email:DefaultLanguage", "fr", "Nurture:Email:DefaultLanguage: 'fr' is not one of Nurture:Email:Languages (de, en).")]
     [InlineData("Nurture:Email:PublicUrl", "ftp://x", "Nurture:Email:PublicUrl: 'ftp://x' is not an http(s) URL.")]
     [InlineData("Nurture:Email:UnsubscribeKey", "short", "Nurture:Email:UnsubscribeKey: 5 characters is too short")]
-    [InlineData("Nurture:Schedule:DecayCheckMinutes", "0", "Nurture:Schedule:DecayCheckMinutes: '0' must be a whole number of minutes")]
+    [InlineData("Nurture:Schedule:DecayCheckMinutes", "0", "Nurture:Schedule:DecayCheckMinutes: '0' must be a whole number from 1 to 10080.")]
     public void Should_name_the_email_setting_that_cannot_work(string key, string value, string message)
     {
         var configuration = new ConfigurationBuilder().AddInMemoryCollection([KeyValuePair.Create<string, string?>(key, value)]).Build();
@@ -92,9 +92,7 @@ public class When_templates_are_loaded
     [Fact]
     public void Should_read_the_example_file_as_the_defaults()
     {
-        var root = AppContext.BaseDirectory;
-        while (!File.Exists(Path.Combine(root, "Nurture.sln"))) root = Path.GetDirectoryName(root)!;
-        var example = new ConfigurationBuilder().AddJsonFile(Path.Combine(root, "appsettings.example.json")).Build();
+        var example = new ConfigurationBuilder().AddJsonFile(Path.Combine(Repository.Root, "appsettings.example.json")).Build();
 
         Assert.Equal(new ScheduleSettings(), ScheduleSettings.Load(example));
         Assert.Equal(new Nurture.Worker.Metrics.MetricsSettings(), Nurture.Worker.Metrics.MetricsSettings.Load(example));
