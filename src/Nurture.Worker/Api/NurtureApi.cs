@@ -1,11 +1,10 @@
-using System.Data.Common;
 using System.Text;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Nurture.Contracts;
 using Nurture.Core;
-using Nurture.Worker.Messaging;
+using Nurture.Worker.Leads;
 using Nurture.Worker.Metrics;
 using Nurture.Worker.Storage;
 
@@ -51,8 +50,7 @@ public static class NurtureApi
     /// All or nothing per request: any line that does not read gets its own error (line and field) and nothing is stored.
     /// A 202 comes only after the events are committed, so an accepted event survives the process dying right after.
     /// </summary>
-    private static async Task<IResult> PostEventsAsync(HttpRequest request, LeadStore store, Definition definition, TimeProvider clock, ApiSettings settings,
-        NurtureMetrics metrics, OutboxRelay relay, CancellationToken cancel)
+    private static async Task<IResult> PostEventsAsync(HttpRequest request, LeadEventHandler handler, ApiSettings settings, NurtureMetrics metrics, CancellationToken cancel)
     {
         var (body, tooLarge) = await ReadBodyAsync(request, settings.MaxBodyBytes, cancel);
         if (tooLarge) return Invalid([new EventError(0, $"body: larger than {settings.MaxBodyBytes} bytes; send fewer events per request (NDJSON batches).")]);
@@ -70,15 +68,22 @@ public static class NurtureApi
         var applied = new List<AppliedEvent>(events.Count);
         try
         {
-            foreach (var chunk in events.Chunk(500)) applied.AddRange(await store.ApplyWithRetryAsync(chunk, definition, clock.GetUtcNow(), cancel: cancel));
+            foreach (var chunk in events.Chunk(500)) applied.AddRange(await handler.HandleNowAsync(chunk, "api", cancel));
         }
-        catch (DbException e)
+        catch (Exception e) when (LeadEventHandler.MayPass(e))
         {
             // Batches before this one are committed; sending the request again is safe (event ids make it idempotent).
-            return Results.Json(new { error = $"database: {e.Message}. Send the request again; events already stored count as duplicates." }, statusCode: StatusCodes.Status503ServiceUnavailable);
+            return Results.Json(new { error = "database: not available just now. Send the request again; events already stored count as duplicates." }, statusCode: StatusCodes.Status503ServiceUnavailable);
         }
-        metrics.Applied(applied);
-        relay.Nudge();
+        if (applied.Any(a => a.Refused is not null))
+        {
+            // The good events are stored; the refused ones are named (and kept in rejected_events).
+            return Results.BadRequest(new
+            {
+                errors = applied.Where(a => a.Refused is not null).Select(a => new { eventId = a.Event.EventId, reason = a.Refused }).ToList(),
+                accepted = applied.Where(a => !a.Duplicate && a.Refused is null).Select(a => a.Event.EventId).ToList(),
+            });
+        }
         return Results.Accepted(value: new
         {
             accepted = applied.Where(a => !a.Duplicate).Select(a => a.Event.EventId).ToList(),
