@@ -24,10 +24,10 @@ public sealed record BusSettings
     public string Exchange { get; init; } = "nurture.events";
     /// <summary>Messages the broker hands a worker before it acknowledges any; also how many are in flight at once.</summary>
     public int Prefetch { get; init; } = 200;
-    /// <summary>Events of one type stored in one transaction.</summary>
+    /// <summary>Events stored in one transaction.</summary>
     public int BatchSize { get; init; } = 100;
     /// <summary>How long a batch waits to fill before it is stored anyway.</summary>
-    public int BatchWaitMs { get; init; } = 100;
+    public int BatchWaitMs { get; init; } = 20;
     /// <summary>Batches stored at the same time by one worker. One keeps every lead's events in arrival order.</summary>
     public int ConcurrentBatches { get; init; } = 1;
     /// <summary>Tries after an error that may pass (database or broker away, deadlock) before the batch goes to the error queue; 0 tries until it passes.</summary>
