@@ -1,58 +1,54 @@
 using BenchmarkDotNet.Attributes;
-using BenchmarkDotNet.Running;
 using Nurture.Contracts;
 using Nurture.Core;
 using Nurture.Worker.Cli;
 using Nurture.Worker.Storage;
 
-BenchmarkRunner.Run<Nurture.Benchmarks.StoreBatches>(args: args);
+namespace Nurture.Benchmarks;
 
-namespace Nurture.Benchmarks
+/// <summary>
+/// Why the consumers take events in batches: the sample's first 600 events stored one transaction per event (the
+/// baseline) against one per batch of 20 and of 100, each into a fresh SQLite file. Read the Ratio column.
+/// </summary>
+[MemoryDiagnoser]
+[SimpleJob(warmupCount: 1, iterationCount: 5)]
+public class StoreBatches
 {
-    /// <summary>
-    /// Why the consumers take events in batches: the sample's first 600 events stored one transaction per event (the
-    /// baseline) against one per batch of 20 and of 100, each into a fresh SQLite file. Read the Ratio column.
-    /// </summary>
-    [MemoryDiagnoser]
-    [SimpleJob(warmupCount: 1, iterationCount: 5)]
-    public class StoreBatches
+    private readonly Definition _definition = DefaultDefinition.Create();
+    private IReadOnlyList<NurtureMessage> _events = [];
+    private LeadStore _store = null!;
+    private string _file = "";
+
+    [GlobalSetup]
+    public void Events() => _events = SampleLeads.Generate(150, 7, new DateTimeOffset(2026, 1, 5, 8, 0, 0, TimeSpan.Zero), 60, _definition).Take(600).ToList();
+
+    [IterationSetup]
+    public void FreshDatabase()
     {
-        private readonly Definition _definition = DefaultDefinition.Create();
-        private IReadOnlyList<NurtureMessage> _events = [];
-        private LeadStore _store = null!;
-        private string _file = "";
+        _file = Path.Combine(Path.GetTempPath(), $"nurture-bench-{Guid.NewGuid():N}.db");
+        var database = new Database(DatabaseProvider.Sqlite, $"Data Source={_file}");
+        database.Migrate();
+        _store = new LeadStore(database);
+    }
 
-        [GlobalSetup]
-        public void Events() => _events = SampleLeads.Generate(150, 7, new DateTimeOffset(2026, 1, 5, 8, 0, 0, TimeSpan.Zero), 60, _definition).Take(600).ToList();
+    [IterationCleanup]
+    public void Remove()
+    {
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        foreach (var f in Directory.GetFiles(Path.GetTempPath(), Path.GetFileName(_file) + "*")) File.Delete(f);
+    }
 
-        [IterationSetup]
-        public void FreshDatabase()
-        {
-            _file = Path.Combine(Path.GetTempPath(), $"nurture-bench-{Guid.NewGuid():N}.db");
-            var database = new Database(DatabaseProvider.Sqlite, $"Data Source={_file}");
-            database.Migrate();
-            _store = new LeadStore(database);
-        }
+    [Benchmark(Baseline = true)]
+    public Task OneTransactionPerEvent() => Store(1);
 
-        [IterationCleanup]
-        public void Remove()
-        {
-            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-            foreach (var f in Directory.GetFiles(Path.GetTempPath(), Path.GetFileName(_file) + "*")) File.Delete(f);
-        }
+    [Benchmark]
+    public Task BatchesOf20() => Store(20);
 
-        [Benchmark(Baseline = true)]
-        public Task OneTransactionPerEvent() => Store(1);
+    [Benchmark]
+    public Task BatchesOf100() => Store(100);
 
-        [Benchmark]
-        public Task BatchesOf20() => Store(20);
-
-        [Benchmark]
-        public Task BatchesOf100() => Store(100);
-
-        private async Task Store(int batchSize)
-        {
-            foreach (var chunk in _events.Chunk(batchSize)) await _store.ApplyAsync(chunk, _definition, DateTimeOffset.UtcNow);
-        }
+    private async Task Store(int batchSize)
+    {
+        foreach (var chunk in _events.Chunk(batchSize)) await _store.ApplyAsync(chunk, _definition, DateTimeOffset.UtcNow);
     }
 }
