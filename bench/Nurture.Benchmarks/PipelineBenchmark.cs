@@ -44,6 +44,8 @@ public static class PipelineBenchmark
         Console.WriteLine($"latency publish→stored at {rate:N0} events/s (half of c), fresh worker, {warmup:N0} warm-up + {rate * seconds:N0} events over {seconds} s:");
         Console.WriteLine($"  after warm-up   {latency.After}");
         Console.WriteLine($"  with warm-up    {latency.All}");
+        Console.WriteLine($"  publish→received_at (the worker's clock as it took each event, before its commit), after warm-up: {latency.Received}");
+        Console.WriteLine($"  {latency.Troubles}");
         Console.WriteLine($"machine after: load average {PipelineServers.LoadAverage()}");
         return 0;
     }
@@ -245,16 +247,23 @@ public static class PipelineBenchmark
             await Task.Delay(50);
         }
         var end = Stopwatch.GetTimestamp();
-        var errors = await broker.ReadyAsync(queue + "_error");
-        var rejected = await database.CountAsync("SELECT COUNT(*) FROM rejected_events");
         var detail = $", {Stopwatch.GetElapsedTime(started, first).TotalSeconds:N1} s from process start to the first taken, "
-            + $"{Math.Max(0, errors)} in {queue}_error, {rejected} rejected";
+            + await Troubles(broker, database, queue);
         if (stored < bodies.Count)
         {
             Console.WriteLine($"    the worker stored only {stored:N0} of {bodies.Count:N0} within {DrainLimit.TotalMinutes} min ({ready} still ready)");
             return new Drain((int)stored, Stopwatch.GetElapsedTime(first, end), detail + ", NOT DRAINED");
         }
         return new Drain(bodies.Count, Stopwatch.GetElapsedTime(first, end), detail);
+    }
+
+    /// <summary>What went wrong on the way: dead-lettered, refused, and late events (whose lead was decided again).</summary>
+    private static async Task<string> Troubles(BenchBroker broker, BenchDatabase database, string queue)
+    {
+        var errors = Math.Max(0, await broker.ReadyAsync(queue + "_error"));
+        var rejected = await database.CountAsync("SELECT COUNT(*) FROM rejected_events");
+        var late = await database.CountAsync("SELECT COUNT(*) FROM lead_events WHERE outcome LIKE 'late%'");
+        return $"{errors} in {queue}_error, {rejected} rejected, {late} late";
     }
 
     private sealed record Percentiles(int Count, double P50, double P99, double Max)
@@ -273,7 +282,7 @@ public static class PipelineBenchmark
     /// kept, and lead_events polled every few milliseconds for the ones not seen yet: a row is visible once its
     /// transaction committed, so the poll that first sees it bounds the commit from above.
     /// </summary>
-    private static async Task<(Percentiles After, Percentiles All)> LatencyAsync(BenchBroker broker, string dll, List<NurtureMessage> events, int warmup, int rate)
+    private static async Task<(Percentiles After, Percentiles All, Percentiles Received, string Troubles)> LatencyAsync(BenchBroker broker, string dll, List<NurtureMessage> events, int warmup, int rate)
     {
         await using var database = await BenchDatabase.CreateAsync("latency");
         var queue = broker.Own($"nurture-bench-{PipelineServers.RunId}-latency");
@@ -287,6 +296,7 @@ public static class PipelineBenchmark
 
         var bodies = events.Select(PipelineServers.Plain).ToList();
         var published = new long[events.Count];
+        var publishedAt = new DateTimeOffset[events.Count];
         var stored = new long[events.Count];
         var index = events.Select((e, i) => (e.EventId, i)).ToDictionary(p => p.EventId, p => p.i);
         var sent = 0;
@@ -328,6 +338,7 @@ public static class PipelineBenchmark
                 var due = TimeSpan.FromSeconds((double)i / rate) - Stopwatch.GetElapsedTime(start);
                 if (due > TimeSpan.Zero) await Task.Delay(due);
                 published[i] = Stopwatch.GetTimestamp();
+                publishedAt[i] = DateTimeOffset.UtcNow;
                 await channel.BasicPublishAsync(exchange, "", mandatory: false, properties, bodies[i]);
                 Volatile.Write(ref sent, i + 1);
             }
@@ -340,6 +351,12 @@ public static class PipelineBenchmark
         await poller;
         var latencies = Enumerable.Range(0, events.Count).Where(i => stored[i] != 0)
             .Select(i => (i, ms: Stopwatch.GetElapsedTime(published[i], stored[i]).TotalMilliseconds)).ToList();
-        return (Percentiles.Of(latencies.Where(l => l.i >= warmup).Select(l => l.ms)), Percentiles.Of(latencies.Select(l => l.ms)));
+        // received_at is the worker's own clock when it took the event, before its commit: where the time went.
+        await using var connection = new NpgsqlConnection(database.ConnectionString);
+        var received = (await connection.QueryAsync<(Guid Id, DateTime At)>("SELECT event_id, received_at FROM lead_events"))
+            .Where(r => index.TryGetValue(r.Id, out var i) && i >= warmup)
+            .Select(r => (new DateTimeOffset(r.At, TimeSpan.Zero) - publishedAt[index[r.Id]]).TotalMilliseconds);
+        return (Percentiles.Of(latencies.Where(l => l.i >= warmup).Select(l => l.ms)), Percentiles.Of(latencies.Select(l => l.ms)),
+            Percentiles.Of(received), await Troubles(broker, database, queue));
     }
 }
