@@ -9,7 +9,7 @@ using RabbitMQ.Client;
 namespace Nurture.Benchmarks;
 
 /// <summary>
-/// `pipeline [--events 50000] [--warmup 600] [--seconds 20] [--rate R] [--worker PATH]`: in one run, on the same RabbitMQ and
+/// `pipeline [--events 50000] [--warmup 600] [--seconds 20] [--rate R] [--latency-only] [--worker PATH]`: in one run, on the same RabbitMQ and
 /// PostgreSQL, N plain-JSON events pre-loaded into a queue are drained by (a) a MassTransit consumer that does nothing,
 /// (b) a MassTransit batch consumer (100 a batch) that inserts each event with Dapper in one transaction per batch, and
 /// (c) the Nurture worker, run as a process. Then publish→stored latency at half of (c)'s rate, on a fresh worker.
@@ -31,6 +31,12 @@ public static class PipelineBenchmark
         Console.WriteLine($"worker: {dll}");
 
         await using var broker = await BenchBroker.ConnectAsync();
+        if (args.Contains("--latency-only"))
+        {
+            if (!args.Contains("--rate")) throw new ArgumentException("--latency-only: give the rate too, e.g. --latency-only --rate 150.");
+            await LatencyAsync(broker, dll, events, warmup, PipelineServers.Option(args, "--rate", 1), seconds, "--rate");
+            return 0;
+        }
         var noop = await DrainNoOpAsync(broker, bodies);
         Console.WriteLine($"(a) no-op MassTransit consumer          {PipelineServers.Rate(noop.Rate)}  ({noop})");
         var insert = await DrainInsertAsync(broker, bodies);
@@ -40,13 +46,7 @@ public static class PipelineBenchmark
         Console.WriteLine($"c/a {worker.Rate / noop.Rate:P1}   c/b {worker.Rate / insert.Rate:P1}");
 
         var rate = PipelineServers.Option(args, "--rate", Math.Max(1, (int)(worker.Rate / 2)));
-        var latency = await LatencyAsync(broker, dll, events.Take(warmup + rate * seconds).ToList(), warmup, rate);
-        Console.WriteLine($"latency publish→stored at {rate:N0} events/s ({(args.Contains("--rate") ? "--rate" : "half of c")}), fresh worker, {warmup:N0} warm-up + {rate * seconds:N0} events over {seconds} s:");
-        Console.WriteLine($"  after warm-up   {latency.After}");
-        Console.WriteLine($"  with warm-up    {latency.All}");
-        Console.WriteLine($"  publish→received_at (the worker's clock as it took each event, before its commit), after warm-up: {latency.Received}");
-        Console.WriteLine($"  the worker stored the events after warm-up at {latency.KeptUp:N0} events/s (published at {rate:N0}/s); {latency.Troubles}");
-        Console.WriteLine($"machine after: load average {PipelineServers.LoadAverage()}");
+        await LatencyAsync(broker, dll, events, warmup, rate, seconds, args.Contains("--rate") ? "--rate" : "half of c");
         return 0;
     }
 
@@ -282,6 +282,17 @@ public static class PipelineBenchmark
     /// kept, and lead_events polled every few milliseconds for the ones not seen yet: a row is visible once its
     /// transaction committed, so the poll that first sees it bounds the commit from above.
     /// </summary>
+    private static async Task LatencyAsync(BenchBroker broker, string dll, IReadOnlyList<NurtureMessage> all, int warmup, int rate, int seconds, string why)
+    {
+        var latency = await LatencyAsync(broker, dll, all.Take(warmup + rate * seconds).ToList(), warmup, rate);
+        Console.WriteLine($"latency publish→stored at {rate:N0} events/s ({why}), fresh worker, {warmup:N0} warm-up + {rate * seconds:N0} events over {seconds} s:");
+        Console.WriteLine($"  after warm-up   {latency.After}");
+        Console.WriteLine($"  with warm-up    {latency.All}");
+        Console.WriteLine($"  publish→received_at (the worker's clock as it took each event, before its commit), after warm-up: {latency.Received}");
+        Console.WriteLine($"  the worker stored the events after warm-up at {latency.KeptUp:N0} events/s (published at {rate:N0}/s); {latency.Troubles}");
+        Console.WriteLine($"machine after: load average {PipelineServers.LoadAverage()}");
+    }
+
     private static async Task<(Percentiles After, Percentiles All, Percentiles Received, double KeptUp, string Troubles)> LatencyAsync(BenchBroker broker, string dll, List<NurtureMessage> events, int warmup, int rate)
     {
         await using var database = await BenchDatabase.CreateAsync("latency");
