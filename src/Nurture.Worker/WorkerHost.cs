@@ -109,14 +109,12 @@ public static class WorkerHost
             if (metrics.OtlpEndpoint is { } otlp) m.AddOtlpExporter(o => o.Endpoint = otlp);
         });
         services.AddSingleton(metrics).AddHostedService<FunnelRefresher>();
+        services.AddLeadEvents(configuration);
         services
             .AddMetrics()
             .AddSingleton(definition)
             .AddSingleton(database)
             .AddSingleton<LeadStore>()
-            .AddSingleton<LeadRecords>()
-            .AddSingleton<OutboxSignal>()
-            .AddSingleton<LeadEventHandler>()
             .AddSingleton(TimeProvider.System)
             .AddSingleton<NurtureMetrics>()
             .AddSingleton(email)

@@ -63,6 +63,24 @@ public class When_the_worker_reads_its_settings
         Assert.StartsWith(message, error.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("-1", "Nurture:Import:GraceHours: -1 is not a number of hours from 0 to 87600.")]
+    [InlineData("soon", "Nurture:Import:GraceHours")]
+    public async Task Should_stop_the_worker_at_start_naming_a_bad_import_setting(string value, string message)
+    {
+        await using var app = WorkerHost.Build(["--urls", "http://127.0.0.1:0"], c => c.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["ConnectionStrings:Nurture"] = $"Data Source={Path.Combine(Directory.CreateTempSubdirectory("nurture-settings-").FullName, "n.db")}",
+            ["Nurture:Schedule:Enabled"] = "false",
+            ["Nurture:Import:GraceHours"] = value,
+        }));
+
+        var error = await Assert.ThrowsAnyAsync<Exception>(() => app.StartAsync());
+
+        Assert.Contains(message, error.Message, StringComparison.Ordinal);
+        Assert.Equal(48, new Leads.ImportOptions().GraceHours);
+    }
+
     [Fact]
     public void Should_take_the_broker_from_the_connection_string_and_never_show_its_password()
     {

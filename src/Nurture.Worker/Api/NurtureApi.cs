@@ -63,12 +63,16 @@ public static class NurtureApi
             return Invalid(errors);
         }
         if (events.Count > settings.MaxEvents) return Invalid([new EventError(0, $"body: {events.Count} events; at most {settings.MaxEvents} per request.")]);
+        // ?mode=history records events moved in from another tool without nurturing or announcing them.
+        var modeText = request.Query["mode"].ToString();
+        if (modeText is not ("" or "live" or "history")) return Invalid([new EventError(0, $"mode: '{modeText}' is not a mode; use live (the default) or history.")]);
+        var mode = modeText == "history" ? EventMode.History : EventMode.Live;
         var duplicatesInRequest = events.GroupBy(e => e.EventId).Where(g => g.Count() > 1).Select(g => g.Key).ToHashSet();
 
         var applied = new List<AppliedEvent>(events.Count);
         try
         {
-            foreach (var chunk in events.Chunk(500)) applied.AddRange(await handler.HandleNowAsync(chunk, "api", cancel));
+            foreach (var chunk in events.Chunk(500)) applied.AddRange(await handler.HandleNowAsync(chunk, "api", cancel, mode));
         }
         catch (Exception e) when (LeadEventHandler.MayPass(e))
         {

@@ -18,7 +18,8 @@ public static class IngestCommand
     {
         var events = new Argument<FileInfo?>("events") { Description = "NDJSON file of events; '-' or nothing reads standard input.", Arity = ArgumentArity.ZeroOrOne };
         var batch = new Option<int>("--batch") { Description = "Events per transaction.", DefaultValueFactory = _ => 500 };
-        var command = new Command("ingest", "Store events in the database (migrating it first) and print the funnel and MQL value read back from it, as JSON.") { events, batch };
+        var history = new Option<bool>("--history") { Description = "Record the events as history moved in from another tool: decided and stored, but no nurture email is planned and nothing is published." };
+        var command = new Command("ingest", "Store events in the database (migrating it first) and print the funnel and MQL value read back from it, as JSON.") { events, batch, history };
         command.SetAction(async (parse, cancel) =>
         {
             var configuration = Settings.Load();
@@ -26,7 +27,8 @@ public static class IngestCommand
             var database = Settings.Database(configuration);
             database.Migrate();
             var store = new LeadStore(database);
-            using var services = LeadServices.WithoutBus(database, definition);
+            using var services = LeadServices.WithoutBus(database, definition, configuration);
+            var mode = parse.GetValue(history) ? EventMode.History : EventMode.Live;
             var handler = services.GetRequiredService<LeadEventHandler>();
             var file = parse.GetValue(events);
             using var reader = ReplayCommand.OpenEvents(file);
@@ -37,7 +39,7 @@ public static class IngestCommand
             int applied = 0, duplicates = 0;
             foreach (var chunk in messages.Chunk(Math.Max(1, parse.GetValue(batch))))
             {
-                var results = await handler.HandleNowAsync(chunk, "ingest", cancel);
+                var results = await handler.HandleNowAsync(chunk, "ingest", cancel, mode);
                 applied += results.Count(r => !r.Duplicate);
                 duplicates += results.Count(r => r.Duplicate);
             }

@@ -1,5 +1,6 @@
 using System.Data.Common;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using Nurture.Contracts;
 using Nurture.Core;
 using Nurture.Worker.Metrics;
@@ -24,23 +25,25 @@ public sealed record AppliedEvent(NurtureMessage Event, bool Duplicate, LeadDeci
 /// A batch costs a handful of round trips, whatever its size.
 /// </summary>
 public sealed partial class LeadEventHandler(LeadRecords records, LeadStore store, Definition definition, TimeProvider clock, NurtureMetrics metrics,
-    OutboxSignal outbox, ILogger<LeadEventHandler> log)
+    OutboxSignal outbox, IOptions<ImportOptions> import, ILogger<LeadEventHandler> log)
 {
+    private readonly TimeSpan _grace = TimeSpan.FromHours(import.Value.GraceHours);
+
     /// <summary>
     /// Handles a batch once. A version conflict or a database error that may pass is thrown for the caller's retry policy
     /// (MassTransit's, on the bus); an event the database refuses for good is recorded with its reason and the rest of
     /// its batch is stored.
     /// </summary>
-    public async Task<IReadOnlyList<AppliedEvent>> HandleAsync(IReadOnlyList<NurtureMessage> events, string origin, CancellationToken cancel)
+    public async Task<IReadOnlyList<AppliedEvent>> HandleAsync(IReadOnlyList<NurtureMessage> events, string origin, CancellationToken cancel, EventMode mode = EventMode.Live)
     {
         IReadOnlyList<AppliedEvent> applied;
         try
         {
-            applied = await DecideAndSaveAsync(events, cancel);
+            applied = await DecideAndSaveAsync(events, mode, cancel);
         }
         catch (DbException e) when (SqlDialect.Refusal(e) is not null)
         {
-            applied = await OneByOneAsync(events, origin, cancel);
+            applied = await OneByOneAsync(events, origin, mode, cancel);
         }
         metrics.Applied(applied);
         outbox.Nudge();
@@ -51,13 +54,13 @@ public sealed partial class LeadEventHandler(LeadRecords records, LeadStore stor
     /// For the ways in that have no broker to redeliver (HTTP, `ingest`, links, jobs): a version conflict or a busy
     /// database is tried again a few times here before it reaches the caller.
     /// </summary>
-    public async Task<IReadOnlyList<AppliedEvent>> HandleNowAsync(IReadOnlyList<NurtureMessage> events, string origin, CancellationToken cancel)
+    public async Task<IReadOnlyList<AppliedEvent>> HandleNowAsync(IReadOnlyList<NurtureMessage> events, string origin, CancellationToken cancel, EventMode mode = EventMode.Live)
     {
         for (var attempt = 1; ; attempt++)
         {
             try
             {
-                return await HandleAsync(events, origin, cancel);
+                return await HandleAsync(events, origin, cancel, mode);
             }
             catch (Exception e) when (attempt < 8 && MayPass(e) && !cancel.IsCancellationRequested)
             {
@@ -70,14 +73,14 @@ public sealed partial class LeadEventHandler(LeadRecords records, LeadStore stor
     public static bool MayPass(Exception e) =>
         e is LeadVersionConflictException or TimeoutException || e is DbException d && (SqlDialect.IsTransient(d) || SqlDialect.Refusal(d) is null);
 
-    private async Task<IReadOnlyList<AppliedEvent>> DecideAndSaveAsync(IReadOnlyList<NurtureMessage> events, CancellationToken cancel)
+    private async Task<IReadOnlyList<AppliedEvent>> DecideAndSaveAsync(IReadOnlyList<NurtureMessage> events, EventMode mode, CancellationToken cancel)
     {
         await using var transaction = await records.BeginAsync(clock.GetUtcNow(), cancel);
 
         // Load: the inbox and every lead of the batch (with its last nurture enrolment), one round trip each.
         var known = await transaction.KnownEventsAsync(events.Select(e => e.EventId).ToList());
         var (stored, enrolments) = await transaction.LoadLeadsAsync(events.OfType<LeadEvent>().Select(e => e.LeadId).ToList());
-        var batch = new Batch(stored, enrolments);
+        var batch = new Batch(stored, enrolments, mode, transaction.ReceivedAt);
 
         // Decide: each event in arrival order, against the lead as the events before it in the batch left it.
         var results = new List<AppliedEvent>(events.Count);
@@ -86,6 +89,11 @@ public sealed partial class LeadEventHandler(LeadRecords records, LeadStore stor
         {
             if (!seen.Add(e.EventId)) results.Add(new AppliedEvent(e, Duplicate: true, Decision: null));
             else results.Add(await DecideAsync(e, batch, transaction));
+        }
+        if (mode == EventMode.History)
+        {
+            // History is recorded, not announced: subscribers hear of what happens from now on, not of every past step.
+            batch.Changes.Outbox.Clear();
         }
 
         // Save: leads, history, transitions, outbox and nurture steps together, or nothing.
@@ -142,6 +150,7 @@ public sealed partial class LeadEventHandler(LeadRecords records, LeadStore stor
 
     private void Nurture(LeadEvent cause, LeadDecision decision, Batch batch)
     {
+        if (batch.Mode == EventMode.History) return;
         switch (decision.Nurture)
         {
             case NurtureChange.Exit:
@@ -153,7 +162,14 @@ public sealed partial class LeadEventHandler(LeadRecords records, LeadStore stor
                 var enrolment = batch.NextEnrolment(cause.LeadId);
                 if (NurturePlan.First(decision.Lead, cause.OccurredAt, definition) is { } first)
                 {
-                    batch.Changes.Steps.Add(new StepWrite(cause.LeadId, first.Track, enrolment, first.Step, first.Template, first.DueAt));
+                    var step = new StepWrite(cause.LeadId, first.Track, enrolment, first.Step, first.Template, first.DueAt);
+                    batch.Changes.Steps.Add(step);
+                    if (first.DueAt < batch.Now - _grace)
+                    {
+                        // A lead captured long ago is not welcomed now: the step is kept as skipped and the track ends there.
+                        step.CancelledBecause = "skipped: stale on import";
+                        break;
+                    }
                     batch.Publish(new NurtureEmailScheduled
                     {
                         EventId = Lifecycle.DerivedId(cause.EventId, $"scheduled:{first.Track}:{enrolment}:{first.Step}"),
@@ -187,14 +203,14 @@ public sealed partial class LeadEventHandler(LeadRecords records, LeadStore stor
     }
 
     /// <summary>The batch failed on a value the database refuses: each event alone, so only the refused ones are left out.</summary>
-    private async Task<IReadOnlyList<AppliedEvent>> OneByOneAsync(IReadOnlyList<NurtureMessage> events, string origin, CancellationToken cancel)
+    private async Task<IReadOnlyList<AppliedEvent>> OneByOneAsync(IReadOnlyList<NurtureMessage> events, string origin, EventMode mode, CancellationToken cancel)
     {
         var applied = new List<AppliedEvent>(events.Count);
         foreach (var e in events)
         {
             try
             {
-                applied.AddRange(await DecideAndSaveAsync([e], cancel));
+                applied.AddRange(await DecideAndSaveAsync([e], mode, cancel));
             }
             catch (DbException error) when (SqlDialect.Refusal(error) is { } refusal)
             {
@@ -223,7 +239,7 @@ public sealed partial class LeadEventHandler(LeadRecords records, LeadStore stor
             try
             {
                 await using var transaction = await records.BeginAsync(now, cancel);
-                var batch = new Batch(new Dictionary<string, StoredLead> { [lead.Id] = new(lead, version) }, new Dictionary<string, int>());
+                var batch = new Batch(new Dictionary<string, StoredLead> { [lead.Id] = new(lead, version) }, new Dictionary<string, int>(), EventMode.Live, now);
                 batch.Keep(decision);
                 foreach (var t in decision.Transitions) batch.Changes.Transitions.Add(new TransitionWrite(lead.Id, cause, t, lead.Profile.Source));
                 foreach (var m in decision.Outgoing) batch.Publish(m);
@@ -248,8 +264,13 @@ public sealed partial class LeadEventHandler(LeadRecords records, LeadStore stor
     private static partial void LogRefused(ILogger logger, string type, Guid eventId, string reason);
 
     /// <summary>The leads of one batch as its events leave them, and what the batch will write.</summary>
-    private sealed class Batch(IReadOnlyDictionary<string, StoredLead> stored, IReadOnlyDictionary<string, int> enrolments)
+    private sealed class Batch(IReadOnlyDictionary<string, StoredLead> stored, IReadOnlyDictionary<string, int> enrolments, EventMode mode, DateTimeOffset now)
     {
+        public EventMode Mode { get; } = mode;
+
+        /// <summary>When the batch is handled: what "already overdue" is measured against.</summary>
+        public DateTimeOffset Now { get; } = now;
+
         private readonly Dictionary<string, Lead> _current = new(StringComparer.Ordinal);
         private readonly Dictionary<string, int> _enrolments = new(enrolments, StringComparer.Ordinal);
 

@@ -44,6 +44,24 @@ public class When_publishers_post_events_over_http
     }
 
     [Fact]
+    public async Task Should_record_posted_history_without_nurture_or_messages_and_refuse_an_unknown_mode()
+    {
+        await using var rig = await MailRig.StartAsync();
+        using var http = rig.Http();
+
+        var bad = await http.PostAsync("/api/events?mode=backfill", Ndjson(Captured));
+        var posted = await http.PostAsync("/api/events?mode=history", Ndjson(Captured, Trial, Demo));
+
+        Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+        Assert.Contains("mode", await bad.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.Accepted, posted.StatusCode);
+        Assert.Equal(3, await rig.Database.CountAsync("SELECT COUNT(*) FROM lead_events"));
+        Assert.Equal(1, await rig.Database.CountAsync("SELECT COUNT(*) FROM stage_transitions WHERE to_stage = 'Mql'"));
+        Assert.Equal(0, await rig.Database.CountAsync("SELECT COUNT(*) FROM nurture_steps"));
+        Assert.Equal(0, await rig.Database.CountAsync("SELECT COUNT(*) FROM outbox"));
+    }
+
+    [Fact]
     public async Task Should_refuse_a_whole_batch_with_a_bad_line_saying_which_line_and_store_nothing()
     {
         await using var rig = await MailRig.StartAsync();

@@ -14,11 +14,16 @@ public static class Handlers
     private static readonly IMeterFactory Meters = new ServiceCollection().AddMetrics().BuildServiceProvider().GetRequiredService<IMeterFactory>();
 
     public static LeadEventHandler For(Database database, Definition definition, TimeProvider clock) =>
-        new(new LeadRecords(database), new LeadStore(database), definition, clock, new NurtureMetrics(Meters), new OutboxSignal(), NullLogger<LeadEventHandler>.Instance);
+        new(new LeadRecords(database), new LeadStore(database), definition, clock, new NurtureMetrics(Meters), new OutboxSignal(),
+            Microsoft.Extensions.Options.Options.Create(new ImportOptions()), NullLogger<LeadEventHandler>.Instance);
 
     /// <summary>Stores events as `ingest` and the API do (conflicts tried again), received at <paramref name="now"/>.</summary>
     public static Task<IReadOnlyList<AppliedEvent>> ApplyAsync(this Database database, Definition definition, DateTimeOffset now, params Contracts.NurtureMessage[] events) =>
         For(database, definition, new FixedClock(now)).HandleNowAsync(events, "test", CancellationToken.None);
+
+    /// <summary>Stores events as history moved in from another tool (`ingest --history`, `?mode=history`).</summary>
+    public static Task<IReadOnlyList<AppliedEvent>> ApplyHistoryAsync(this Database database, Definition definition, DateTimeOffset now, params Contracts.NurtureMessage[] events) =>
+        For(database, definition, new FixedClock(now)).HandleNowAsync(events, "test", CancellationToken.None, EventMode.History);
 
     private sealed class FixedClock(DateTimeOffset now) : TimeProvider
     {

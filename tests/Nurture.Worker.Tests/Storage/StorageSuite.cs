@@ -94,6 +94,41 @@ public abstract class StorageSuite(DatabaseProvider provider)
     }
 
     [SkippableFact]
+    public async Task Should_skip_a_welcome_already_overdue_by_more_than_the_grace_period_and_send_a_fresh_one()
+    {
+        var database = TestDatabase.Create(Provider);
+        var store = Store(database);
+
+        // Captured a month ago (moved in late) and an hour ago: only the second lead is welcomed.
+        await Apply(store, Captured("old-1", Now.AddDays(-30)), Captured("new-1", Now.AddHours(-1)));
+
+        Assert.Equal(1, await database.CountAsync("SELECT COUNT(*) FROM nurture_steps WHERE lead_id = 'old-1' AND status = 'cancelled' AND last_error = 'skipped: stale on import'"));
+        Assert.Equal(0, await database.CountAsync("SELECT COUNT(*) FROM nurture_steps WHERE lead_id = 'old-1' AND status = 'pending'"));
+        Assert.Equal(1, await database.CountAsync("SELECT COUNT(*) FROM nurture_steps WHERE lead_id = 'new-1' AND status = 'pending'"));
+        var scheduled = (await store.ReadOutboxAsync(100)).Where(m => m.Type == nameof(NurtureEmailScheduled)).Select(m => ((NurtureEmailScheduled)EventJson.Parse(m.Payload)).LeadId);
+        Assert.Equal(["new-1"], scheduled);
+    }
+
+    [SkippableFact]
+    public async Task Should_record_history_without_nurture_or_messages_and_decide_it_as_live_events()
+    {
+        var history = TestDatabase.Create(Provider);
+        var live = TestDatabase.Create(Provider);
+        NurtureMessage[] events = [Captured("h-1", Now.AddHours(-3)), Did("h-1", ActivityType.TrialStarted, Now.AddHours(-2)), Did("h-1", ActivityType.DemoRequested, Now.AddHours(-1))];
+
+        await history.ApplyHistoryAsync(_definition, Now, events);
+        await live.ApplyAsync(_definition, Now, events);
+
+        var recorded = (await Store(history).LoadLeadAsync("h-1"))!.Lead;
+        Assert.Equal(LeadStage.Mql, recorded.Stage);
+        Assert.Equal((await Store(live).LoadLeadAsync("h-1"))!.Lead.Stage, recorded.Stage);
+        Assert.Equal(1, await history.CountAsync("SELECT COUNT(*) FROM stage_transitions WHERE lead_id = 'h-1' AND to_stage = 'Mql'"));
+        Assert.Equal(0, await history.CountAsync("SELECT COUNT(*) FROM nurture_steps"));
+        Assert.Equal(0, await history.CountAsync("SELECT COUNT(*) FROM outbox"));
+        Assert.True(await live.CountAsync("SELECT COUNT(*) FROM outbox") > 0, "the same events taken live are announced");
+    }
+
+    [SkippableFact]
     public async Task Should_blank_a_capture_that_arrives_after_the_lead_was_erased()
     {
         var database = TestDatabase.Create(Provider);
