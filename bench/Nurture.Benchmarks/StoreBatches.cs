@@ -5,7 +5,10 @@ using Nurture.Core;
 using Nurture.Worker.Cli;
 using Nurture.Worker.Storage;
 
+// `dotnet run -c Release -- dispatch [options]`: the dispatch benchmark (DispatchBench.cs); otherwise BenchmarkDotNet.
+if (args is ["dispatch", .. var dispatchArgs]) return await Nurture.Benchmarks.DispatchBench.RunAsync(dispatchArgs);
 BenchmarkRunner.Run<Nurture.Benchmarks.StoreBatches>(args: args);
+return 0;
 
 namespace Nurture.Benchmarks
 {
