@@ -1,9 +1,7 @@
 using System.Diagnostics;
 using System.Threading.Channels;
-using Dapper;
 using Microsoft.Extensions.DependencyInjection;
 using MailKit.Net.Smtp;
-using Npgsql;
 using Nurture.Worker.Tests.Email;
 using Quartz;
 
@@ -22,10 +20,6 @@ public static class DispatchQuartz
 
     public static async Task<double> RunAsync(string connectionString, PipeliningSmtpServer sink, int emails, int connections)
     {
-        await using (var connection = new NpgsqlConnection(connectionString))
-        {
-            await connection.ExecuteAsync(await File.ReadAllTextAsync(Path.Combine(AppContext.BaseDirectory, "DispatchQuartzTables.sql")));
-        }
         s_pool = Channel.CreateUnbounded<SmtpClient>();
         for (var c = 0; c < connections; c++) await s_pool.Writer.WriteAsync(await DispatchBench.ConnectAsync(sink.Port));
         s_remaining = emails;
@@ -39,6 +33,8 @@ public static class DispatchQuartz
             {
                 s.UsePostgres(connectionString);
                 s.UseSystemTextJsonSerializer();
+                s.ProvisionSchema(); // Quartz creates its own tables in the benchmark's database
+
             });
         });
         await using var provider = services.BuildServiceProvider();

@@ -70,7 +70,7 @@ public sealed partial class LeadStore
     }
 
     /// <summary>
-    /// A sent step, recorded as soon as the server accepted it, in one transaction and one round trip: marked sent (only
+    /// A sent step, recorded as soon as the server accepted it, in one transaction and, on PostgreSQL, one round trip: marked sent (only
     /// while the claim is still ours), the next step of the track scheduled (unless the lead left nurture meanwhile),
     /// NurtureEmailSent and NurtureEmailScheduled in the outbox. False when the claim was lost.
     /// </summary>
@@ -87,7 +87,8 @@ public sealed partial class LeadStore
             Track = next.Track, Step = next.Step, Template = next.Template, DueAt = next.DueAt,
         };
         await using var connection = await Database.OpenAsync(cancel);
-        await using var transaction = await connection.BeginTransactionAsync(cancel);
+        // PostgreSQL runs the statements of one command as one implicit transaction: one round trip. The others need a transaction.
+        await using var transaction = Database.Provider == DatabaseProvider.PostgreSql ? null : await connection.BeginTransactionAsync(cancel);
         var marked = await connection.ExecuteScalarAsync<long>(new CommandDefinition(Database.Dialect.RecordStepSent, new
         {
             step.Id, Claimer = claimer, MessageId = messageId, At = sentAt, step.LeadId, step.Enrolment,
@@ -95,7 +96,7 @@ public sealed partial class LeadStore
             SentEventId = sent.EventId, SentPayload = EventJson.Write(sent),
             NextEventId = scheduled?.EventId, NextPayload = scheduled is null ? null : EventJson.Write(scheduled),
         }, transaction, cancellationToken: cancel));
-        await transaction.CommitAsync(cancel);
+        if (transaction is not null) await transaction.CommitAsync(cancel);
         return marked == 1;
     }
 

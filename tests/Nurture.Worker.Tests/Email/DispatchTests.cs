@@ -130,6 +130,9 @@ public class When_the_dispatch_sends_at_the_speed_of_the_mail_server
         var claimed = await store.ClaimDueAsync("w", new DateTimeOffset(2026, 3, 2, 8, 0, 0, TimeSpan.Zero), TimeSpan.FromMinutes(5), 50);
         Assert.Equal(50, claimed.Count);
         Assert.Contains(claimed, s => s.Attempts == 2); // lapsed claims come back first
+        Assert.True(await store.RecordSentAsync(claimed[0], "w", "<one@nurture>", claimed[0].DueAt, null), "recorded in one round trip");
+        Assert.False(await store.RecordSentAsync(claimed[1], "not-the-claimer", "<two@nurture>", claimed[1].DueAt, null), "another worker's claim");
+        Assert.Equal(1, await database.CountAsync("SELECT COUNT(*) FROM outbox WHERE type = 'NurtureEmailSent'"));
         Assert.All(claimed.Where(s => s.Attempts == 1), s => Assert.True(s.DueAt <= new DateTimeOffset(2026, 3, 2, 8, 0, 0, TimeSpan.Zero)));
     }
 
