@@ -9,6 +9,7 @@ try
         "batches" => Batches(args[1..]),
         "pipeline" => await PipelineBenchmark.RunAsync(args[1..]),
         "ingest" => await PipelineIngestBenchmark.RunAsync(args[1..]),
+        "dispatch" => await DispatchBench.RunAsync(args[1..]),
         _ => Usage(),
     };
 }
@@ -33,6 +34,7 @@ static int Usage()
                                               drain rates of a no-op consumer, a Dapper-insert consumer and the worker; publish→stored latency
           ingest [--events 20000] [--worker PATH]
                                               the `ingest` command against a plain batched insert, on PostgreSQL and SQLite
+          dispatch [options]                  Nurture's dispatch against a plain MailKit loop and Quartz one trigger per email (DispatchBench.cs)
         """);
     return 2;
 }

@@ -21,8 +21,10 @@ public sealed record EmailSettings
     public bool UseStartTls { get; init; } = true;
     public string? SmtpUser { get; init; }
     public string? SmtpPassword { get; init; }
-    /// <summary>Parallel SMTP connections, one MailKit SmtpClient each, each reused for its share of a batch.</summary>
+    /// <summary>SMTP connections kept open and used at once (one message on its way on each); two suit one worker on a small machine.</summary>
     public int Connections { get; init; } = 2;
+    /// <summary>While the SMTP server cannot be used it is probed after 1 s, 2 s, 4 s … up to this many seconds apart; sending resumes when it answers.</summary>
+    public int ProbeMaxSeconds { get; init; } = 120;
     /// <summary>Folder of Liquid templates ({template}.{language}.html.liquid and .txt.liquid); the built-in ones when unset.</summary>
     public string Templates { get; init; } = Path.Combine(AppContext.BaseDirectory, "Templates");
     public IReadOnlyList<string> Languages { get; init; } = ["de", "en"];
@@ -35,7 +37,7 @@ public sealed record EmailSettings
     public string UnsubscribeKeyFile { get; init; } = "nurture-unsubscribe.key";
     /// <summary>How often the dispatch job looks for due steps.</summary>
     public int DispatchSeconds { get; init; } = 10;
-    /// <summary>Steps claimed per round, and how long a claim holds before another worker may take it over.</summary>
+    /// <summary>Steps claimed at once (the next batch is claimed while this one goes out), and how long a claim holds before another worker may take it over.</summary>
     public int BatchSize { get; init; } = 50;
     public int LeaseSeconds { get; init; } = 300;
     /// <summary>Sends tried per step before a temporary (4xx) failure becomes final.</summary>
@@ -80,6 +82,7 @@ public sealed record EmailSettings
             SmtpUser = s["Smtp:User"] is { Length: > 0 } user ? user : null,
             SmtpPassword = s["Smtp:Password"] is { Length: > 0 } password ? password : null,
             Connections = s.WholeNumber("Smtp:Connections", d.Connections, 1, 32),
+            ProbeMaxSeconds = s.WholeNumber("Smtp:ProbeMaxSeconds", d.ProbeMaxSeconds, 1, 3600),
             Templates = s["Templates"] is { Length: > 0 } templates ? Path.GetFullPath(templates) : d.Templates,
             Languages = languages,
             DefaultLanguage = defaultLanguage,

@@ -1,3 +1,4 @@
+using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using MimeKit;
 using Nurture.Contracts;
@@ -8,99 +9,182 @@ using Nurture.Worker.Storage;
 namespace Nurture.Worker.Email;
 
 /// <summary>
-/// Sends the nurture steps that are due: claims a batch under a lease (so several workers share the work and a dead
-/// one's claims come back), asks the plan whether each may go out now (send window in the lead's time zone, frequency
-/// cap, conditions, exit), renders, sends, and records each send with the next step in one transaction.
+/// Sends the nurture steps that are due, at the speed of the mail server. One query claims a batch under a lease (so
+/// several workers share the work and a dead one's claims come back) with the leads, their recent sends and their
+/// suppressions; the send rules (window in the lead's time zone, frequency cap, conditions, exit) are checked in memory;
+/// the emails go out over <see cref="NurtureMailer.Lanes"/> persistent connections at once, each rendered as its
+/// connection is free, and each recorded (sent, the next step scheduled) as soon as the server accepts it, before that
+/// connection sends another. So a crash sends at most one email per connection twice, with the same Message-ID.
+/// While one batch goes out the next is claimed. When the server cannot be used the round stops and puts its steps back
+/// without spending their attempts; <see cref="WaitForServerAsync"/> probes until it answers.
 /// </summary>
-public sealed class NurtureDispatch(
+public sealed partial class NurtureDispatch(
     LeadStore store, Leads.LeadEventHandler handler, Definition definition, NurtureTemplates templates, NurtureMailer mailer, UnsubscribeTokens tokens,
     EmailSettings settings, PublicAddress address, TimeProvider clock, NurtureMetrics metrics, ILogger<NurtureDispatch> log)
 {
+    /// <summary>Passes over steps put back after a broken connection, within one call of <see cref="DispatchAllDueAsync"/>.</summary>
+    private const int Passes = 3;
+
     /// <summary>Who holds a claim: this process.</summary>
     public string Claimer { get; init; } = $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid().ToString("N")[..8]}";
 
-    /// <summary>One round: claim, check, send, record. Returns how many steps it claimed (0: nothing was due; negative: the mail server could not be used).</summary>
-    public async Task<int> DispatchDueAsync(CancellationToken cancel = default)
-    {
-        var now = clock.GetUtcNow();
-        var claimed = await store.ClaimDueAsync(Claimer, now, TimeSpan.FromSeconds(settings.LeaseSeconds), settings.BatchSize, cancel);
-        if (claimed.Count == 0) return 0;
+    /// <summary>The last round stopped because the mail server could not be used; its steps are pending again, attempts untouched.</summary>
+    public bool ServerUnavailable { get; private set; }
 
-        var sending = new List<(ClaimedStep Step, Lead Lead, MimeMessage Message)>();
-        foreach (var step in claimed)
-        {
-            metrics.DispatchLag((now - step.DueAt).TotalSeconds);
-            var stored = await store.LoadLeadAsync(step.LeadId, cancel);
-            if (stored is null)
-            {
-                await store.EndNurtureAsync(step.LeadId, "lead not found", cancel);
-                continue;
-            }
-            var lead = stored.Lead;
-            var recent = await store.RecentSendsAsync(lead.Id, now.AddDays(-definition.Nurture.FrequencyCap.PerDays), cancel);
-            var check = NurturePlan.Check(lead, step.Track, step.Step, now, recent, definition);
-            if (check.Verdict == StepVerdict.Send && await Unsendable(lead, cancel) is { } why) check = new StepCheck(StepVerdict.Exit, why);
-            switch (check.Verdict)
-            {
-                case StepVerdict.Exit:
-                    await store.EndNurtureAsync(lead.Id, check.Reason, cancel);
-                    break;
-                case StepVerdict.Skip:
-                    await store.RecordSkippedAsync(step, Claimer, check.Reason, now, NurturePlan.Next(lead, step.Track, step.Step, now, definition), cancel);
-                    break;
-                case StepVerdict.Defer:
-                    await store.DeferAsync(step, Claimer, check.RetryAt ?? now.AddHours(1), check.Reason, cancel);
-                    break;
-                default:
-                    sending.Add((step, lead, Compose(step, lead, now)));
-                    break;
-            }
-        }
-        if (sending.Count == 0) return claimed.Count;
+    private TimeSpan Lease => TimeSpan.FromSeconds(settings.LeaseSeconds);
 
-        // A goal, an unsubscribe or a bounce may have cancelled a step since it was claimed: send only what is still ours.
-        var ours = await store.StillClaimedAsync(Claimer, cancel);
-        sending.RemoveAll(s => !ours.Contains(s.Step.Id));
-        // A round that took half the lease already could outlive it while sending, and another worker would send too: put them back.
-        if (clock.GetUtcNow() - now > TimeSpan.FromSeconds(settings.LeaseSeconds / 2.0))
-        {
-            foreach (var s in sending) await store.DeferAsync(s.Step, Claimer, clock.GetUtcNow(), "the round ran long; sent in the next one", cancel);
-            return claimed.Count;
-        }
-        var results = await mailer.SendAsync(sending.Select(s => s.Message).ToList(), cancel);
-        for (var i = 0; i < sending.Count; i++)
-        {
-            try
-            {
-                await RecordAsync(sending[i].Step, sending[i].Lead, sending[i].Message, results[i], cancel);
-            }
-            catch (Exception e) when (e is not OperationCanceledException)
-            {
-                // The others are still recorded; this step's claim runs out and it goes out again (same Message-ID).
-                log.LogError(e, "Recording step {Step} of {Lead} ({Outcome}) failed", sending[i].Step.Id, sending[i].Lead.Id, results[i].Outcome);
-            }
-        }
-        // The server could not be used at all: stop here rather than claim the rest of the backlog for nothing.
-        return results.Any(r => r.Outcome == SendOutcome.Unavailable) ? -claimed.Count : claimed.Count;
-    }
+    /// <summary>One batch: claim, check, send, record. Returns how many steps it claimed (0: nothing was due).</summary>
+    public async Task<int> DispatchDueAsync(CancellationToken cancel = default) => (await RoundAsync(1, cancel)).Claimed;
 
-    /// <summary>Rounds until nothing more is due (or the batch came back short).</summary>
+    /// <summary>Batches until nothing more is due, the server cannot be used, or a send cannot be recorded. Returns how many steps it claimed.</summary>
     public async Task<int> DispatchAllDueAsync(CancellationToken cancel = default)
     {
         var total = 0;
-        while (!cancel.IsCancellationRequested)
+        for (var pass = 0; pass < Passes && !cancel.IsCancellationRequested; pass++)
         {
-            var claimed = await DispatchDueAsync(cancel);
-            total += Math.Abs(claimed);
-            if (claimed < settings.BatchSize) break;
+            var round = await RoundAsync(int.MaxValue, cancel);
+            total += round.Claimed;
+            // A connection broke under some messages: they are due again at once; take them now rather than next round.
+            if (round.Stopped || round.PutBack == 0) break;
         }
         return total;
     }
 
-    private async Task<string?> Unsendable(Lead lead, CancellationToken cancel)
+    /// <summary>
+    /// Probes the mail server after 1 s, 2 s, 4 s … (at most Nurture:Email:Smtp:ProbeMaxSeconds apart) until it answers.
+    /// The dispatch job then sends at once, instead of every step waiting out a fixed delay.
+    /// </summary>
+    public async Task WaitForServerAsync(CancellationToken cancel = default)
+    {
+        var delay = TimeSpan.FromSeconds(1);
+        var max = TimeSpan.FromSeconds(settings.ProbeMaxSeconds);
+        var down = System.Diagnostics.Stopwatch.StartNew();
+        while (true)
+        {
+            await Task.Delay(delay, cancel);
+            if (await mailer.ProbeAsync(cancel))
+            {
+                ServerUnavailable = false;
+                LogServerBack(log, down.Elapsed.TotalSeconds);
+                return;
+            }
+            delay = delay * 2 < max ? delay * 2 : max;
+        }
+    }
+
+    private async Task<Round> RoundAsync(int maxBatches, CancellationToken cancel)
+    {
+        var round = new Round();
+        // Room for one batch: the next is claimed while this one goes out, so no connection waits for the database.
+        var queue = Channel.CreateBounded<Sending>(new BoundedChannelOptions(Math.Max(settings.BatchSize, mailer.Lanes)) { SingleWriter = true });
+        var lanes = Enumerable.Range(0, mailer.Lanes).Select(lane => Task.Run(() => LaneAsync(lane, queue.Reader, round, cancel), CancellationToken.None)).ToArray();
+        try
+        {
+            for (var batch = 0; batch < maxBatches && !round.Stopped && !cancel.IsCancellationRequested; batch++)
+            {
+                var now = clock.GetUtcNow();
+                var due = await store.ClaimDueWithLeadsAsync(Claimer, now, Lease, settings.BatchSize, now.AddDays(-definition.Nurture.FrequencyCap.PerDays), cancel);
+                round.Claimed += due.Count;
+                foreach (var step in due)
+                {
+                    metrics.DispatchLag((now - step.Step.DueAt).TotalSeconds);
+                    if (await CheckAsync(step, now, cancel) is not { } lead) continue;
+                    if (round.Stopped) await PutBackAsync(step.Step, round, cancel);
+                    else await queue.Writer.WriteAsync(new Sending(step.Step, lead, now), cancel);
+                }
+                if (due.Count < settings.BatchSize) break;
+            }
+        }
+        finally
+        {
+            queue.Writer.TryComplete();
+            await Task.WhenAll(lanes);
+        }
+        ServerUnavailable = round.Unavailable;
+        return round;
+    }
+
+    /// <summary>The send rules, in memory: the lead when the step may go out now; otherwise the step is closed, skipped or deferred here.</summary>
+    private async Task<Lead?> CheckAsync(DueStep due, DateTimeOffset now, CancellationToken cancel)
+    {
+        var step = due.Step;
+        if (due.Lead is not { } lead)
+        {
+            await store.EndNurtureAsync(step.LeadId, "lead not found", cancel);
+            return null;
+        }
+        var check = NurturePlan.Check(lead, step.Track, step.Step, now, due.RecentSends, definition);
+        if (check.Verdict == StepVerdict.Send && Unsendable(lead, due.Suppressed) is { } why) check = new StepCheck(StepVerdict.Exit, why);
+        switch (check.Verdict)
+        {
+            case StepVerdict.Exit:
+                await store.EndNurtureAsync(lead.Id, check.Reason, cancel);
+                return null;
+            case StepVerdict.Skip:
+                await store.RecordSkippedAsync(step, Claimer, check.Reason, now, NurturePlan.Next(lead, step.Track, step.Step, now, definition), cancel);
+                return null;
+            case StepVerdict.Defer:
+                await store.DeferAsync(step, Claimer, check.RetryAt ?? now.AddHours(1), check.Reason, cancel);
+                return null;
+            default:
+                return lead;
+        }
+    }
+
+    /// <summary>One connection: renders the next email, sends it, records what the server said, and only then takes another.</summary>
+    private async Task LaneAsync(int lane, ChannelReader<Sending> queue, Round round, CancellationToken cancel)
+    {
+        await foreach (var sending in queue.ReadAllAsync(CancellationToken.None))
+        {
+            var step = sending.Step;
+            try
+            {
+                if (round.Stopped || cancel.IsCancellationRequested)
+                {
+                    await PutBackAsync(step, round, CancellationToken.None);
+                    continue;
+                }
+                // A claim waiting this long could outlive its lease while sending, and another worker would send it too: put it back.
+                if (clock.GetUtcNow() - sending.ClaimedAt > Lease / 2)
+                {
+                    await store.DeferAsync(step, Claimer, step.DueAt, "the round ran long; sent in the next one", CancellationToken.None);
+                    continue;
+                }
+                var message = Compose(step, sending.Lead, clock.GetUtcNow());
+                var result = await mailer.SendAsync(lane, message, cancel);
+                await RecordAsync(step, sending.Lead, message, result, round);
+            }
+            catch (OperationCanceledException) when (cancel.IsCancellationRequested)
+            {
+                await PutBackAsync(step, round, CancellationToken.None);
+            }
+            catch (Exception e)
+            {
+                // Most likely the database: a send that cannot be recorded must not be followed by more sends.
+                LogCannotRecord(log, e, step.Id, step.LeadId);
+                round.Stop(e.Message, unavailable: false);
+            }
+        }
+    }
+
+    /// <summary>Back to pending, due as before, without spending an attempt (the claim counted one).</summary>
+    private async Task PutBackAsync(ClaimedStep step, Round round, CancellationToken cancel)
+    {
+        try
+        {
+            await store.DeferAsync(step, Claimer, step.DueAt, round.Reason ?? "put back", cancel);
+        }
+        catch (Exception e) when (e is System.Data.Common.DbException or InvalidOperationException)
+        {
+            // Its claim runs out instead and the step comes back then.
+            LogCannotRecord(log, e, step.Id, step.LeadId);
+        }
+    }
+
+    private static string? Unsendable(Lead lead, bool suppressed)
     {
         if (lead.Profile.Email is not { } email || !MailboxAddress.TryParse(email, out _)) return "no valid address";
-        return await store.IsSuppressedAsync(email, cancel) ? "address suppressed (unsubscribed or bounced)" : null;
+        return suppressed ? "address suppressed (unsubscribed or bounced)" : null;
     }
 
     private MimeMessage Compose(ClaimedStep step, Lead lead, DateTimeOffset now)
@@ -128,29 +212,35 @@ public sealed class NurtureDispatch(
     private static string DisplayName(LeadProfile profile) =>
         string.Join(' ', $"{profile.FirstName} {profile.LastName}".Split(['\r', '\n', ' ', '\t'], StringSplitOptions.RemoveEmptyEntries));
 
-    private async Task RecordAsync(ClaimedStep step, Lead lead, MimeMessage message, SendResult result, CancellationToken cancel)
+    private async Task RecordAsync(ClaimedStep step, Lead lead, MimeMessage message, SendResult result, Round round)
     {
+        // Recorded whatever happens to the round: the server has answered for this message.
+        var cancel = CancellationToken.None;
         var now = clock.GetUtcNow();
         switch (result.Outcome)
         {
             case SendOutcome.Sent:
                 var next = NurturePlan.Next(lead, step.Track, step.Step, now, definition);
-                if (!await store.RecordSentAsync(step, Claimer, message.MessageId!, now, next, cancel))
-                {
-                    log.LogWarning("Step {Step} of {Lead} was sent after its claim ended; another worker may send it again (same Message-ID)", step.Id, lead.Id);
-                }
+                if (!await store.RecordSentAsync(step, Claimer, message.MessageId!, now, next, cancel)) LogClaimLost(log, step.Id, lead.Id);
                 metrics.EmailSent(step.Track);
                 if (next is not null) metrics.EmailScheduled(next.Track);
                 break;
             case SendOutcome.TryLater when step.Attempts < settings.MaxAttempts:
-                // 1, 2, 4, 8 … minutes, at most six hours.
+                // The server's answer about this message: 1, 2, 4, 8 … minutes, at most six hours.
                 var delay = TimeSpan.FromMinutes(Math.Min(360, Math.Pow(2, step.Attempts - 1)));
                 await store.MarkFailedAsync(step.Id, Claimer, result.Reason ?? "temporary failure", now + delay, cancel);
                 metrics.EmailFailed("temporary");
                 break;
+            case SendOutcome.Interrupted:
+                // Not the step's fault: due again at once, no attempt spent; its connection reconnects for the next message.
+                round.CountPutBack();
+                await store.DeferAsync(step, Claimer, step.DueAt, result.Reason ?? "connection broke", cancel);
+                metrics.EmailFailed("interrupted");
+                break;
             case SendOutcome.Unavailable:
-                // Not the step's fault: back to pending without using up an attempt.
-                await store.DeferAsync(step, Claimer, now.AddMinutes(5), result.Reason ?? "mail server unavailable", cancel);
+                // Not the step's fault either: the round stops, its steps stay due, and the server is probed until it answers.
+                round.Stop(result.Reason ?? "mail server unavailable", unavailable: true);
+                await store.DeferAsync(step, Claimer, step.DueAt, round.Reason!, cancel);
                 metrics.EmailFailed("unavailable");
                 break;
             case SendOutcome.Bounced:
@@ -167,6 +257,38 @@ public sealed class NurtureDispatch(
                 await store.MarkFailedAsync(step.Id, Claimer, result.Reason ?? "failed", null, cancel);
                 metrics.EmailFailed("permanent");
                 break;
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Step {Step} of {Lead} was sent after its claim ended; another worker may send it again (same Message-ID)")]
+    private static partial void LogClaimLost(ILogger logger, long step, string lead);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Step {Step} of {Lead}: the send could not be recorded; the round stops and the step's claim runs out (it may go out again, same Message-ID)")]
+    private static partial void LogCannotRecord(ILogger logger, Exception e, long step, string lead);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "The SMTP server answers again after {Seconds:F0} s; sending resumes")]
+    private static partial void LogServerBack(ILogger logger, double seconds);
+
+    private sealed record Sending(ClaimedStep Step, Lead Lead, DateTimeOffset ClaimedAt);
+
+    /// <summary>What the lanes of one round share: whether to stop, and why.</summary>
+    private sealed class Round
+    {
+        private volatile string? _reason;
+        private int _putBack;
+
+        public int Claimed { get; set; }
+        public int PutBack => _putBack;
+        public bool Unavailable { get; private set; }
+        public bool Stopped => _reason is not null;
+        public string? Reason => _reason;
+
+        public void CountPutBack() => Interlocked.Increment(ref _putBack);
+
+        public void Stop(string reason, bool unavailable)
+        {
+            _reason ??= reason;
+            Unavailable |= unavailable;
         }
     }
 }

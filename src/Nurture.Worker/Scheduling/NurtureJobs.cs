@@ -67,13 +67,29 @@ public static class NurtureSchedule
     }
 }
 
-/// <summary>Sends the nurture steps that are due. Several workers share them through the claim; one worker never runs it twice at once.</summary>
+/// <summary>
+/// Sends the nurture steps that are due. Several workers share them through the claim; one worker never runs it twice
+/// at once. When the mail server cannot be used the job stays with it, probing with backoff, and sends again the
+/// moment it answers, rather than waiting for its next turn.
+/// </summary>
 [DisallowConcurrentExecution]
 public sealed class DispatchNurtureEmails(NurtureDispatch dispatch, OutboxSignal outbox) : IJob
 {
     public async ValueTask Execute(IJobExecutionContext context, CancellationToken cancellationToken)
     {
-        if (await dispatch.DispatchAllDueAsync(cancellationToken) > 0) outbox.Nudge();
+        try
+        {
+            while (true)
+            {
+                if (await dispatch.DispatchAllDueAsync(cancellationToken) > 0) outbox.Nudge();
+                if (!dispatch.ServerUnavailable) return;
+                await dispatch.WaitForServerAsync(cancellationToken);
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Shutting down: the steps not sent are pending, or their claims run out.
+        }
     }
 }
 

@@ -1,3 +1,4 @@
+using System.Data.Common;
 using Dapper;
 using Nurture.Contracts;
 using Nurture.Core;
@@ -7,31 +8,97 @@ namespace Nurture.Worker.Storage;
 /// <summary>What the nurture jobs store: sends and their next steps, deferrals, skips, hand-off SLA breaches, re-scores.</summary>
 public sealed partial class LeadStore
 {
-    /// <summary>When the lead's emails went out since <paramref name="since"/> (any track), for the frequency cap.</summary>
-    public async Task<IReadOnlyList<DateTimeOffset>> RecentSendsAsync(string leadId, DateTimeOffset since, CancellationToken cancel = default)
+    /// <summary>Claims up to <paramref name="max"/> due steps for <paramref name="claimer"/> until now + lease; a dead claimer's rows come back when its lease ends.</summary>
+    public async Task<IReadOnlyList<ClaimedStep>> ClaimDueAsync(string claimer, DateTimeOffset now, TimeSpan lease, int max, CancellationToken cancel = default)
     {
         await using var connection = await Database.OpenAsync(cancel);
-        return (await connection.QueryAsync<DateTimeOffset>(new CommandDefinition(
-            NurtureSql.RecentSends, new { leadId, since }, cancellationToken: cancel))).ToList();
-    }
-
-    /// <summary>The ids of the steps <paramref name="claimer"/> still holds: checked just before sending, so a step cancelled meanwhile is not sent.</summary>
-    public async Task<IReadOnlySet<long>> StillClaimedAsync(string claimer, CancellationToken cancel = default)
-    {
-        await using var connection = await Database.OpenAsync(cancel);
-        return (await connection.QueryAsync<long>(new CommandDefinition(NurtureSql.ClaimedBy, new { claimer }, cancellationToken: cancel))).ToHashSet();
+        return await ClaimAsync(connection, claimer, now, lease, max, cancel);
     }
 
     /// <summary>
-    /// A sent step, in one transaction: marked sent (only while the claim is still ours), the next step of the track
-    /// scheduled, NurtureEmailSent and NurtureEmailScheduled in the outbox. False when the claim was lost.
+    /// Claims a batch as <see cref="ClaimDueAsync"/> does, with everything the send rules need read in the same visit:
+    /// each step's lead, the lead's sends since <paramref name="sentSince"/> (the frequency cap) and whether its address
+    /// is suppressed. A batch costs three statements whatever its size, instead of three reads per step.
     /// </summary>
-    public Task<bool> RecordSentAsync(ClaimedStep step, string claimer, string messageId, DateTimeOffset sentAt, StepDue? next, CancellationToken cancel = default) =>
-        FinishStepAsync(step, StoreSql.MarkStepSent, new { id = step.Id, claimer, messageId, at = sentAt }, sentAt, next, new NurtureEmailSent
+    public async Task<IReadOnlyList<DueStep>> ClaimDueWithLeadsAsync(string claimer, DateTimeOffset now, TimeSpan lease, int max, DateTimeOffset sentSince, CancellationToken cancel = default)
+    {
+        await using var connection = await Database.OpenAsync(cancel);
+        var steps = await ClaimAsync(connection, claimer, now, lease, max, cancel);
+        if (steps.Count == 0) return [];
+        var ids = steps.Select(s => s.Id).ToArray();
+        var rows = await connection.QueryAsync<ContextRow>(new CommandDefinition(Database.Dialect.DueStepContext, new { ids, since = sentSince }, cancellationToken: cancel));
+        var leads = new Dictionary<long, Lead>();
+        var sends = new Dictionary<long, List<DateTimeOffset>>();
+        foreach (var row in rows)
+        {
+            if (row.State is { } state && !leads.ContainsKey(row.StepId)) leads[row.StepId] = ReadState(state);
+            if (row.SentAt is { } at) (sends.TryGetValue(row.StepId, out var list) ? list : sends[row.StepId] = []).Add(at);
+        }
+        var hashes = leads.Values.Select(l => l.Profile.Email).OfType<string>().Select(EmailHash).Distinct().ToArray();
+        var suppressed = hashes.Length == 0 ? [] : (await connection.QueryAsync<string>(new CommandDefinition(
+            Database.Dialect.SuppressedAmong, new { hashes }, cancellationToken: cancel))).Select(h => h.Trim()).ToHashSet(StringComparer.Ordinal);
+        return steps.Select(s =>
+        {
+            var lead = leads.GetValueOrDefault(s.Id);
+            return new DueStep(s, lead, sends.TryGetValue(s.Id, out var at) ? at : [],
+                lead?.Profile.Email is { } email && suppressed.Contains(EmailHash(email)));
+        }).ToList();
+    }
+
+    private async Task<IReadOnlyList<ClaimedStep>> ClaimAsync(DbConnection connection, string claimer, DateTimeOffset now, TimeSpan lease, int max, CancellationToken cancel)
+    {
+        await using var transaction = await connection.BeginTransactionAsync(cancel);
+        var claimed = await connection.QueryAsync<ClaimedStepRow>(new CommandDefinition(Database.Dialect.ClaimDueSteps,
+            new { Claimer = claimer, Now = now, Until = now + lease, Max = max }, transaction, cancellationToken: cancel));
+        await transaction.CommitAsync(cancel);
+        return claimed.Select(r => new ClaimedStep(r.Id, r.LeadId, r.Track, r.Enrolment, r.Step, r.Template, r.DueAt, r.Attempts)).OrderBy(s => s.DueAt).ToList();
+    }
+
+    /// <summary>Marks a claimed step sent; false when the claim was lost (the lease ran out and someone else took it).</summary>
+    public async Task<bool> MarkSentAsync(long id, string claimer, string messageId, DateTimeOffset at, CancellationToken cancel = default)
+    {
+        await using var connection = await Database.OpenAsync(cancel);
+        return await connection.ExecuteAsync(new CommandDefinition(StoreSql.MarkStepSent, new { id, claimer, messageId, at }, cancellationToken: cancel)) == 1;
+    }
+
+    /// <summary>Records a failed send: back to pending at <paramref name="retryAt"/>, or failed for good when it is null.</summary>
+    public async Task<bool> MarkFailedAsync(long id, string claimer, string error, DateTimeOffset? retryAt, CancellationToken cancel = default)
+    {
+        await using var connection = await Database.OpenAsync(cancel);
+        return await connection.ExecuteAsync(new CommandDefinition(retryAt is null ? StoreSql.MarkStepFailed : StoreSql.MarkStepRetry,
+            new { id, claimer, error = error.Length <= 2000 ? error : error[..2000], retryAt }, cancellationToken: cancel)) == 1;
+    }
+
+    /// <summary>
+    /// A sent step, recorded as soon as the server accepted it, in one transaction and, on PostgreSQL, one round trip: marked sent (only
+    /// while the claim is still ours), the next step of the track scheduled (unless the lead left nurture meanwhile),
+    /// NurtureEmailSent and NurtureEmailScheduled in the outbox. False when the claim was lost.
+    /// </summary>
+    public async Task<bool> RecordSentAsync(ClaimedStep step, string claimer, string messageId, DateTimeOffset sentAt, StepDue? next, CancellationToken cancel = default)
+    {
+        var sent = new NurtureEmailSent
         {
             EventId = Lifecycle.DerivedId(StepKey(step), "sent"), LeadId = step.LeadId, OccurredAt = sentAt,
             Track = step.Track, Step = step.Step, Template = step.Template, MessageId = messageId,
-        }, cancel);
+        };
+        var scheduled = next is null ? null : new NurtureEmailScheduled
+        {
+            EventId = Lifecycle.DerivedId(StepKey(step), "scheduled-next"), LeadId = step.LeadId, OccurredAt = sentAt,
+            Track = next.Track, Step = next.Step, Template = next.Template, DueAt = next.DueAt,
+        };
+        await using var connection = await Database.OpenAsync(cancel);
+        // PostgreSQL runs the statements of one command as one implicit transaction: one round trip. The others need a transaction.
+        await using var transaction = Database.Provider == DatabaseProvider.PostgreSql ? null : await connection.BeginTransactionAsync(cancel);
+        var marked = await connection.ExecuteScalarAsync<long>(new CommandDefinition(Database.Dialect.RecordStepSent, new
+        {
+            step.Id, Claimer = claimer, MessageId = messageId, At = sentAt, step.LeadId, step.Enrolment,
+            HasNext = next is null ? 0 : 1, NextTrack = next?.Track, NextStep = next?.Step, NextTemplate = next?.Template, NextDueAt = next?.DueAt,
+            SentEventId = sent.EventId, SentPayload = EventJson.Write(sent),
+            NextEventId = scheduled?.EventId, NextPayload = scheduled is null ? null : EventJson.Write(scheduled),
+        }, transaction, cancellationToken: cancel));
+        if (transaction is not null) await transaction.CommitAsync(cancel);
+        return marked == 1;
+    }
 
     /// <summary>A step whose condition does not hold: closed as skipped and the next one scheduled.</summary>
     public Task<bool> RecordSkippedAsync(ClaimedStep step, string claimer, string reason, DateTimeOffset at, StepDue? next, CancellationToken cancel = default) =>
@@ -119,10 +186,6 @@ internal static class NurtureSql
 {
     public const string StepStatus = "SELECT status FROM nurture_steps WHERE id = @Id";
 
-    public const string RecentSends = "SELECT sent_at FROM nurture_steps WHERE lead_id = @leadId AND status = 'sent' AND sent_at > @since";
-
-    public const string ClaimedBy = "SELECT id FROM nurture_steps WHERE claimed_by = @claimer AND status = 'claimed'";
-
     public const string MarkSkipped = """
         UPDATE nurture_steps SET status = 'cancelled', last_error = @reason, claimed_by = NULL, claim_until = NULL
         WHERE id = @Id AND claimed_by = @claimer AND status = 'claimed'
@@ -138,4 +201,29 @@ internal static class NurtureSql
     public const string MqlsWaiting = "SELECT lead_id, stage_entered_at, source FROM leads WHERE stage = 'Mql' AND stage_entered_at <= @before";
 
     public const string MqlStates = "SELECT state, version FROM leads WHERE stage = 'Mql'";
+}
+
+/// <summary>A step this worker holds until its lease ends.</summary>
+public sealed record ClaimedStep(long Id, string LeadId, string Track, int Enrolment, int Step, string Template, DateTimeOffset DueAt, int Attempts);
+
+/// <summary>A claimed step with what the send rules need: its lead (null when the lead is gone), the lead's recent sends, and whether the address is suppressed.</summary>
+public sealed record DueStep(ClaimedStep Step, Lead? Lead, IReadOnlyList<DateTimeOffset> RecentSends, bool Suppressed);
+
+internal sealed class ClaimedStepRow
+{
+    public long Id { get; set; }
+    public string LeadId { get; set; } = "";
+    public string Track { get; set; } = "";
+    public int Enrolment { get; set; }
+    public int Step { get; set; }
+    public string Template { get; set; } = "";
+    public DateTimeOffset DueAt { get; set; }
+    public int Attempts { get; set; }
+}
+
+internal sealed class ContextRow
+{
+    public long StepId { get; set; }
+    public string? State { get; set; }
+    public DateTimeOffset? SentAt { get; set; }
 }

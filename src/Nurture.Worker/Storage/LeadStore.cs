@@ -9,7 +9,6 @@ using Nurture.Core;
 
 namespace Nurture.Worker.Storage;
 
-public sealed record ClaimedStep(long Id, string LeadId, string Track, int Enrolment, int Step, string Template, DateTimeOffset DueAt, int Attempts);
 
 public sealed record OutboxMessage(long Id, Guid MessageId, string Type, string Payload);
 
@@ -47,32 +46,6 @@ public sealed partial class LeadStore(Database database)
         var payloads = await connection.QueryAsync<string>(new CommandDefinition(
             StoreSql.SelectHistory, new { leadId }, cancellationToken: cancel));
         return payloads.Select(EventJson.Parse).ToList();
-    }
-
-    /// <summary>Claims up to <paramref name="max"/> due steps for <paramref name="claimer"/> until now + lease; a dead claimer's rows come back when its lease ends.</summary>
-    public async Task<IReadOnlyList<ClaimedStep>> ClaimDueAsync(string claimer, DateTimeOffset now, TimeSpan lease, int max, CancellationToken cancel = default)
-    {
-        await using var connection = await Database.OpenAsync(cancel);
-        await using var transaction = await connection.BeginTransactionAsync(cancel);
-        var claimed = await connection.QueryAsync<ClaimedStepRow>(new CommandDefinition(Database.Dialect.ClaimDueSteps,
-            new { Claimer = claimer, Now = now, Until = now + lease, Max = max }, transaction, cancellationToken: cancel));
-        await transaction.CommitAsync(cancel);
-        return claimed.Select(r => new ClaimedStep(r.Id, r.LeadId, r.Track, r.Enrolment, r.Step, r.Template, r.DueAt, r.Attempts)).OrderBy(s => s.DueAt).ToList();
-    }
-
-    /// <summary>Marks a claimed step sent; false when the claim was lost (the lease ran out and someone else took it).</summary>
-    public async Task<bool> MarkSentAsync(long id, string claimer, string messageId, DateTimeOffset at, CancellationToken cancel = default)
-    {
-        await using var connection = await Database.OpenAsync(cancel);
-        return await connection.ExecuteAsync(new CommandDefinition(StoreSql.MarkStepSent, new { id, claimer, messageId, at }, cancellationToken: cancel)) == 1;
-    }
-
-    /// <summary>Records a failed send: back to pending at <paramref name="retryAt"/>, or failed for good when it is null.</summary>
-    public async Task<bool> MarkFailedAsync(long id, string claimer, string error, DateTimeOffset? retryAt, CancellationToken cancel = default)
-    {
-        await using var connection = await Database.OpenAsync(cancel);
-        return await connection.ExecuteAsync(new CommandDefinition(retryAt is null ? StoreSql.MarkStepFailed : StoreSql.MarkStepRetry,
-            new { id, claimer, error = Truncate(error), retryAt }, cancellationToken: cancel)) == 1;
     }
 
     public async Task<IReadOnlyList<OutboxMessage>> ReadOutboxAsync(int max, CancellationToken cancel = default)
@@ -185,18 +158,6 @@ public sealed partial class LeadStore(Database database)
     {
         public string State { get; set; } = "";
         public int Version { get; set; }
-    }
-
-    private sealed class ClaimedStepRow
-    {
-        public long Id { get; set; }
-        public string LeadId { get; set; } = "";
-        public string Track { get; set; } = "";
-        public int Enrolment { get; set; }
-        public int Step { get; set; }
-        public string Template { get; set; } = "";
-        public DateTimeOffset DueAt { get; set; }
-        public int Attempts { get; set; }
     }
 
     private sealed class OutboxRow

@@ -114,40 +114,123 @@ public sealed class SqlDialect
 
     /// <summary>
     /// Claims up to @Max due steps (pending and due, or claimed by someone whose lease ran out) for @Claimer until @Until.
-    /// PostgreSQL skips rows another claimer holds (FOR UPDATE SKIP LOCKED); SQL Server reads past them
-    /// (UPDLOCK, READPAST, ROWLOCK); SQLite runs it inside an immediate transaction, which admits one writer at a time.
+    /// Each of the two kinds is read as one range of its own index, (status, due_at) and (status, claim_until), in order
+    /// and stopping at @Max, so a claim costs the same with ten thousand or a million steps pending (an OR of the two
+    /// would scan and sort the table). PostgreSQL skips rows another claimer holds (FOR UPDATE SKIP LOCKED); SQL Server
+    /// reads past them (UPDLOCK, READPAST, ROWLOCK); SQLite runs it inside an immediate transaction, which admits one writer.
     /// </summary>
     public string ClaimDueSteps => Provider switch
     {
         DatabaseProvider.PostgreSql => """
+            WITH lapsed AS (
+                SELECT id FROM nurture_steps WHERE status = 'claimed' AND claim_until < @Now
+                ORDER BY claim_until LIMIT @Max FOR UPDATE SKIP LOCKED),
+            due AS (
+                SELECT id FROM nurture_steps WHERE status = 'pending' AND due_at <= @Now
+                ORDER BY due_at LIMIT @Max FOR UPDATE SKIP LOCKED)
             UPDATE nurture_steps SET status = 'claimed', claimed_by = @Claimer, claim_until = @Until, attempts = attempts + 1
-            WHERE id IN (
-                SELECT id FROM nurture_steps
-                WHERE (status = 'pending' AND due_at <= @Now) OR (status = 'claimed' AND claim_until < @Now)
-                ORDER BY due_at
-                LIMIT @Max
-                FOR UPDATE SKIP LOCKED)
+            WHERE id IN (SELECT id FROM (SELECT id FROM lapsed UNION ALL SELECT id FROM due) AS both_kinds LIMIT @Max)
             RETURNING id, lead_id, track, enrolment, step, template, due_at, attempts
             """,
         DatabaseProvider.SqlServer => """
-            WITH due AS (
-                SELECT TOP (@Max) *
-                FROM nurture_steps WITH (UPDLOCK, READPAST, ROWLOCK)
-                WHERE (status = 'pending' AND due_at <= @Now) OR (status = 'claimed' AND claim_until < @Now)
-                ORDER BY due_at)
-            UPDATE due SET status = 'claimed', claimed_by = @Claimer, claim_until = @Until, attempts = attempts + 1
+            UPDATE nurture_steps SET status = 'claimed', claimed_by = @Claimer, claim_until = @Until, attempts = attempts + 1
             OUTPUT inserted.id, inserted.lead_id, inserted.track, inserted.enrolment, inserted.step, inserted.template, inserted.due_at, inserted.attempts
+            WHERE id IN (
+                SELECT TOP (@Max) id FROM (
+                    SELECT id FROM (
+                        SELECT TOP (@Max) id FROM nurture_steps WITH (UPDLOCK, READPAST, ROWLOCK)
+                        WHERE status = 'claimed' AND claim_until < @Now ORDER BY claim_until) AS lapsed
+                    UNION ALL
+                    SELECT id FROM (
+                        SELECT TOP (@Max) id FROM nurture_steps WITH (UPDLOCK, READPAST, ROWLOCK)
+                        WHERE status = 'pending' AND due_at <= @Now ORDER BY due_at) AS due) AS both_kinds)
             """,
         _ => """
             UPDATE nurture_steps SET status = 'claimed', claimed_by = @Claimer, claim_until = @Until, attempts = attempts + 1
             WHERE id IN (
-                SELECT id FROM nurture_steps
-                WHERE (status = 'pending' AND due_at <= @Now) OR (status = 'claimed' AND claim_until < @Now)
-                ORDER BY due_at
+                SELECT id FROM (SELECT id FROM nurture_steps WHERE status = 'claimed' AND claim_until < @Now ORDER BY claim_until LIMIT @Max)
+                UNION ALL
+                SELECT id FROM (SELECT id FROM nurture_steps WHERE status = 'pending' AND due_at <= @Now ORDER BY due_at LIMIT @Max)
                 LIMIT @Max)
             RETURNING id, lead_id, track, enrolment, step, template, due_at, attempts
             """,
     };
+
+    /// <summary>
+    /// What the send rules need for the claimed steps @ids, in one read: each step's lead (its state) and that lead's
+    /// sends since @since, one row per send (or one row with no send).
+    /// </summary>
+    public string DueStepContext => $"""
+        SELECT s.id AS step_id, l.state, r.sent_at
+        FROM nurture_steps s
+        LEFT JOIN leads l ON l.lead_id = s.lead_id
+        LEFT JOIN nurture_steps r ON r.lead_id = s.lead_id AND r.status = 'sent' AND r.sent_at > @since
+        WHERE s.id {InList("ids")}
+        """;
+
+    /// <summary>Which of the address hashes @hashes are suppressed.</summary>
+    public string SuppressedAmong => $"SELECT email_hash FROM suppressions WHERE email_hash {InList("hashes")}";
+
+    /// <summary>
+    /// A sent step, in one round trip: the next step of the track and NurtureEmailScheduled (only while the step is still
+    /// claimed: a step cancelled meanwhile, by a goal or an unsubscribe, is recorded as sent with nothing after it),
+    /// NurtureEmailSent, and the mark itself; all only while the claim is @Claimer's. Returns 1 when marked.
+    /// </summary>
+    public string RecordStepSent => Provider switch
+    {
+        DatabaseProvider.PostgreSql => """
+            INSERT INTO nurture_steps (lead_id, track, enrolment, step, template, due_at, status, attempts)
+            SELECT @LeadId, @NextTrack, @Enrolment, @NextStep, @NextTemplate, @NextDueAt, 'pending', 0
+            WHERE @HasNext = 1 AND EXISTS (SELECT 1 FROM nurture_steps WHERE id = @Id AND claimed_by = @Claimer AND status = 'claimed')
+            ON CONFLICT (lead_id, track, enrolment, step) DO NOTHING;
+            INSERT INTO outbox (message_id, type, payload, created_at)
+            SELECT @NextEventId, 'NurtureEmailScheduled', @NextPayload, @At
+            WHERE @HasNext = 1 AND EXISTS (SELECT 1 FROM nurture_steps WHERE id = @Id AND claimed_by = @Claimer AND status = 'claimed')
+            ON CONFLICT (message_id) DO NOTHING;
+            INSERT INTO outbox (message_id, type, payload, created_at)
+            SELECT @SentEventId, 'NurtureEmailSent', @SentPayload, @At
+            WHERE EXISTS (SELECT 1 FROM nurture_steps WHERE id = @Id AND claimed_by = @Claimer AND status IN ('claimed', 'cancelled'))
+            ON CONFLICT (message_id) DO NOTHING;
+            UPDATE nurture_steps SET status = 'sent', message_id = @MessageId, sent_at = @At, claim_until = NULL
+            WHERE id = @Id AND claimed_by = @Claimer AND status IN ('claimed', 'cancelled');
+            SELECT COUNT(*) FROM nurture_steps WHERE id = @Id AND claimed_by = @Claimer AND status = 'sent' AND message_id = @MessageId;
+            """,
+        DatabaseProvider.SqlServer => """
+            INSERT INTO nurture_steps (lead_id, track, enrolment, step, template, due_at, status, attempts)
+            SELECT @LeadId, @NextTrack, @Enrolment, @NextStep, @NextTemplate, @NextDueAt, 'pending', 0
+            WHERE @HasNext = 1 AND EXISTS (SELECT 1 FROM nurture_steps WHERE id = @Id AND claimed_by = @Claimer AND status = 'claimed')
+              AND NOT EXISTS (SELECT 1 FROM nurture_steps WITH (UPDLOCK, HOLDLOCK)
+                              WHERE lead_id = @LeadId AND track = @NextTrack AND enrolment = @Enrolment AND step = @NextStep);
+            INSERT INTO outbox (message_id, type, payload, created_at)
+            SELECT @NextEventId, 'NurtureEmailScheduled', @NextPayload, @At
+            WHERE @HasNext = 1 AND EXISTS (SELECT 1 FROM nurture_steps WHERE id = @Id AND claimed_by = @Claimer AND status = 'claimed')
+              AND NOT EXISTS (SELECT 1 FROM outbox WITH (UPDLOCK, HOLDLOCK) WHERE message_id = @NextEventId);
+            INSERT INTO outbox (message_id, type, payload, created_at)
+            SELECT @SentEventId, 'NurtureEmailSent', @SentPayload, @At
+            WHERE EXISTS (SELECT 1 FROM nurture_steps WHERE id = @Id AND claimed_by = @Claimer AND status IN ('claimed', 'cancelled'))
+              AND NOT EXISTS (SELECT 1 FROM outbox WITH (UPDLOCK, HOLDLOCK) WHERE message_id = @SentEventId);
+            UPDATE nurture_steps SET status = 'sent', message_id = @MessageId, sent_at = @At, claim_until = NULL
+            WHERE id = @Id AND claimed_by = @Claimer AND status IN ('claimed', 'cancelled');
+            SELECT COUNT(*) FROM nurture_steps WHERE id = @Id AND claimed_by = @Claimer AND status = 'sent' AND message_id = @MessageId;
+            """,
+        _ => """
+            INSERT OR IGNORE INTO nurture_steps (lead_id, track, enrolment, step, template, due_at, status, attempts)
+            SELECT @LeadId, @NextTrack, @Enrolment, @NextStep, @NextTemplate, @NextDueAt, 'pending', 0
+            WHERE @HasNext = 1 AND EXISTS (SELECT 1 FROM nurture_steps WHERE id = @Id AND claimed_by = @Claimer AND status = 'claimed');
+            INSERT OR IGNORE INTO outbox (message_id, type, payload, created_at)
+            SELECT @NextEventId, 'NurtureEmailScheduled', @NextPayload, @At
+            WHERE @HasNext = 1 AND EXISTS (SELECT 1 FROM nurture_steps WHERE id = @Id AND claimed_by = @Claimer AND status = 'claimed');
+            INSERT OR IGNORE INTO outbox (message_id, type, payload, created_at)
+            SELECT @SentEventId, 'NurtureEmailSent', @SentPayload, @At
+            WHERE EXISTS (SELECT 1 FROM nurture_steps WHERE id = @Id AND claimed_by = @Claimer AND status IN ('claimed', 'cancelled'));
+            UPDATE nurture_steps SET status = 'sent', message_id = @MessageId, sent_at = @At, claim_until = NULL
+            WHERE id = @Id AND claimed_by = @Claimer AND status IN ('claimed', 'cancelled');
+            SELECT COUNT(*) FROM nurture_steps WHERE id = @Id AND claimed_by = @Claimer AND status = 'sent' AND message_id = @MessageId;
+            """,
+    };
+
+    /// <summary>A list parameter: an array for Npgsql, Dapper's expanded list for the others.</summary>
+    private string InList(string parameter) => Provider == DatabaseProvider.PostgreSql ? $"= ANY(@{parameter})" : $"IN @{parameter}";
 
     /// <summary>The oldest unpublished outbox rows.</summary>
     public string ReadOutbox => Provider switch

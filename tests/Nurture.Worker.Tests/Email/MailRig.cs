@@ -45,7 +45,7 @@ public sealed class MailRig : IAsyncDisposable
     public Definition Definition => App.Services.GetRequiredService<Definition>();
     public string MailFolder => Path.Combine(Folder, "mail");
 
-    public static async Task<MailRig> StartAsync(TestSmtpServer? smtp = null, bool jobs = false, string? folder = null, FakeTimeProvider? clock = null, int? smtpPort = null)
+    public static async Task<MailRig> StartAsync(TestSmtpServer? smtp = null, bool jobs = false, string? folder = null, FakeTimeProvider? clock = null, int? smtpPort = null, IReadOnlyDictionary<string, string?>? more = null)
     {
         folder ??= Directory.CreateTempSubdirectory("nurture-mail-").FullName;
         clock ??= new FakeTimeProvider(Monday);
@@ -67,6 +67,7 @@ public sealed class MailRig : IAsyncDisposable
             settings["Nurture:Email:Smtp:Port"] = port.ToString(System.Globalization.CultureInfo.InvariantCulture);
             settings["Nurture:Email:Smtp:UseStartTls"] = "false";
         }
+        foreach (var (key, value) in more ?? new Dictionary<string, string?>()) settings[key] = value;
         var app = WorkerHost.Build(["--urls", "http://127.0.0.1:0"], c => c.AddInMemoryCollection(settings), s => s.AddSingleton<TimeProvider>(clock));
         app.Services.GetRequiredService<Database>().Migrate();
         await app.StartAsync();

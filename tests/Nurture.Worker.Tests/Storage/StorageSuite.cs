@@ -346,7 +346,7 @@ public abstract class StorageSuite(DatabaseProvider provider)
 
         var applied = database.Migrate();
 
-        Assert.Equal([$"{Provider}.0002_rejected_events.sql", $"{Provider}.0003_mql_value_snapshots.sql", $"{Provider}.0004_time_in_stage.sql", $"{Provider}.0005_outbox_claims.sql"], applied);
+        Assert.Equal(database.Scripts().Where(s => !s.Contains(".0001_", StringComparison.Ordinal)), applied); // every later script, in order
         Assert.NotNull(await Store(database).LoadLeadAsync("lead-old"));
         await Store(database).RecordRejectedAsync("bus", "why", "{}", Now);
     }
