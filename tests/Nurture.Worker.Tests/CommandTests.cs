@@ -152,7 +152,7 @@ public class When_a_user_runs_the_commands
 
         Assert.True(result.Code == 0, result.Error);
         Assert.Contains("garden-landscaping business, a B2B software company and a solar installer", result.Out, StringComparison.Ordinal);
-        Assert.Matches(@"day +40/40 +events +(\d+)/\1 ", result.Out); // every generated event handled
+        Assert.Matches(@"demo: ([\d,]+)/\1 events \(100 %\).*done in .*day +40/40", result.Error); // every generated event handled, shown on stderr
         Assert.Contains("MQL value: ", result.Out, StringComparison.Ordinal);
         Assert.Contains("/dashboard", result.Out, StringComparison.Ordinal);
         var mail = Path.Combine(folder, "nurture-demo", "mail");
