@@ -16,6 +16,7 @@ var root = new RootCommand("Nurture: turns lead events into MQL decisions, nurtu
     ReportCommand.Create(),
     ForecastCommand.Create(),
     SimulateCommand.Create(),
+    HealthCommand.Create(),
 };
 // No command runs the worker, with the same options as `run`.
 WorkerCommand.AddTo(root);

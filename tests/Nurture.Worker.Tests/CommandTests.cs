@@ -136,7 +136,7 @@ public class When_a_user_runs_the_commands
         lock (output) return output.ToString();
     }
 
-    private static int FreePort()
+    internal static int FreePort()
     {
         using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
         listener.Start();

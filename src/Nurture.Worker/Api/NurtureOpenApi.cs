@@ -123,7 +123,7 @@ public static class NurtureOpenApi
     /// <summary>GET /dashboard: the page's example is its start.</summary>
     public static Task DashboardExample(OpenApiOperation operation, OpenApiOperationTransformerContext context, CancellationToken cancel)
     {
-        SetExample(operation, "200", JsonValue.Create("<!DOCTYPE html><html lang=\"en\">…</html>"));
+        SetExample(operation, "200", JsonValue.Create("<!DOCTYPE html><html lang=\"en\">…</html>"), "text/html");
         return Task.CompletedTask;
     }
 
@@ -148,10 +148,12 @@ public static class NurtureOpenApi
 
     private static void SetExample(OpenApiOperation operation, string status, string json) => SetExample(operation, status, JsonNode.Parse(json)!);
 
-    private static void SetExample(OpenApiOperation operation, string status, JsonNode example)
+    private static void SetExample(OpenApiOperation operation, string status, JsonNode example, string mediaType = "application/json")
     {
-        if (operation.Responses?.TryGetValue(status, out var response) != true || response!.Content is null) return;
-        foreach (var media in response.Content.Values) media.Example = example.DeepClone();
+        if (operation.Responses?.TryGetValue(status, out var response) != true || response is not OpenApiResponse described) return;
+        described.Content ??= new Dictionary<string, OpenApiMediaType>();
+        if (described.Content.Count == 0) described.Content[mediaType] = new OpenApiMediaType { Schema = new OpenApiSchema { Type = mediaType == "application/json" ? JsonSchemaType.Object : JsonSchemaType.String } };
+        foreach (var media in described.Content.Values) media.Example = example.DeepClone();
     }
 
     private static JsonNode ProblemExample(string status, string? path) => status switch
