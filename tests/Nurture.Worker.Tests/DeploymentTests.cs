@@ -140,7 +140,7 @@ public class When_nurture_is_deployed_as_people_deploy_services
                 {
                     return "";
                 }
-            }, body => body.Contains("\"status\":\"Healthy\"", StringComparison.Ordinal), TimeSpan.FromSeconds(60), "the published worker to answer /health/ready");
+            }, body => body.Contains("\"status\":\"Healthy\"", StringComparison.Ordinal), TimeSpan.FromMinutes(3), "the published worker to answer /health/ready");
             Assert.Contains("\"database\":{\"status\":\"Healthy\"", ready, StringComparison.Ordinal);
 
             var (healthCode, health) = await Run("dotnet", [Path.Combine(publish, "Nurture.Worker.dll"), "health", "--url", url], data, TimeSpan.FromSeconds(60));

@@ -112,6 +112,7 @@ public static class DemoCommand
         var scheduler = await app.Services.GetRequiredService<Quartz.ISchedulerFactory>().GetScheduler(cancel);
         await scheduler.PauseAll(cancel);
         await Task.Delay(TimeSpan.FromSeconds(1.5), cancel); // a dispatch round under way finishes
+        progress.Report(metrics.Handled);
         progress.Done(await ProgressAsync(store, clock.GetUtcNow(), start, days, cancel));
 
         var report = await FunnelReport.ReadAsync(store, definition, clock.GetUtcNow(), cancel);

@@ -160,7 +160,7 @@ public partial class When_dashboards_read_what_nurture_emits
             foreach (var port in ports[..2])
             {
                 using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
-                await Eventually.Until(() => Scrape(http), s => s.Contains("nurture_leads{", StringComparison.Ordinal), TimeSpan.FromSeconds(90), $"the worker on port {port} to export the funnel gauges");
+                await Eventually.Until(() => Scrape(http), s => s.Contains("nurture_leads{", StringComparison.Ordinal), TimeSpan.FromMinutes(3), $"the worker on port {port} to export the funnel gauges");
             }
             using var funnel = JsonDocument.Parse(await first.GetStringAsync("/api/funnel"));
             var leadsPerStage = funnel.RootElement.GetProperty("leadsPerStage").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetDouble());
@@ -178,7 +178,7 @@ public partial class When_dashboards_read_what_nurture_emits
                 """);
             processes.Add(Start(prometheus!, [$"--config.file={config}", $"--storage.tsdb.path={Path.Combine(folder, "tsdb")}", $"--web.listen-address=127.0.0.1:{ports[2]}"], folder));
             using var api = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{ports[2]}") };
-            await Eventually.Until(() => Query(api, "count(nurture_leads{stage=\"Lead\"})"), r => r.Count == 1 && r[0].Value == 2, TimeSpan.FromSeconds(60), "Prometheus to scrape both workers");
+            await Eventually.Until(() => Query(api, "count(nurture_leads{stage=\"Lead\"})"), r => r.Count == 1 && r[0].Value == 2, TimeSpan.FromMinutes(2), "Prometheus to scrape both workers");
 
             // What the dashboard used to ask: every database-wide figure twice.
             Assert.Equal(2 * leadsPerStage.Values.Sum(), (await Query(api, "sum(nurture_leads)")).Single().Value);
