@@ -10,15 +10,20 @@ public static class HealthCommand
 {
     public static Command Create()
     {
-        var url = new Option<Uri>("--url")
+        var url = new Option<string>("--url")
         {
-            Description = "The worker's base address.",
-            DefaultValueFactory = _ => new Uri(Environment.GetEnvironmentVariable("NURTURE_HEALTH_URL") is { Length: > 0 } u ? u : "http://localhost:8080"),
+            Description = "The worker's base address; NURTURE_HEALTH_URL, else http://localhost:8080.",
+            DefaultValueFactory = _ => Environment.GetEnvironmentVariable("NURTURE_HEALTH_URL") is { Length: > 0 } u ? u : "http://localhost:8080",
         };
         var command = new Command("health", "Ask a running worker whether it is ready (GET /health/ready): exit 0 when it is, 1 when not. What the container's HEALTHCHECK runs.") { url };
         command.SetAction(async (parse, cancel) =>
         {
-            var ready = new Uri(parse.GetValue(url)!, "/health/ready");
+            var text = parse.GetValue(url)!;
+            if (!Uri.TryCreate(text, UriKind.Absolute, out var address) || address.Scheme is not ("http" or "https"))
+            {
+                throw new ArgumentException($"--url: '{text}' is not an http(s) address, e.g. http://localhost:8080.");
+            }
+            var ready = new Uri(address, "/health/ready");
             using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
             try
             {
