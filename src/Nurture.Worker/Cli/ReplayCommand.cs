@@ -27,6 +27,7 @@ public static class ReplayCommand
             using var reader = OpenEvents(file);
             using var progress = ReadingProgress("replay", file);
             var (messages, rejected) = await ReadAsync(reader, cancel, progress);
+            progress?.Report(progress.Total);
             progress?.Done($"{messages.Count:N0} events read; replaying");
             var result = Replay.Run(messages, definition, parse.GetValue(now));
             var output = new
