@@ -19,7 +19,8 @@ namespace Nurture.Benchmarks
     {
         private readonly Definition _definition = DefaultDefinition.Create();
         private IReadOnlyList<NurtureMessage> _events = [];
-        private LeadStore _store = null!;
+        private Microsoft.Extensions.DependencyInjection.ServiceProvider _services = null!;
+        private Nurture.Worker.Leads.LeadEventHandler _handler = null!;
         private string _file = "";
 
         [GlobalSetup]
@@ -31,12 +32,14 @@ namespace Nurture.Benchmarks
             _file = Path.Combine(Path.GetTempPath(), $"nurture-bench-{Guid.NewGuid():N}.db");
             var database = new Database(DatabaseProvider.Sqlite, $"Data Source={_file}");
             database.Migrate();
-            _store = new LeadStore(database);
+            _services = Nurture.Worker.Leads.LeadServices.WithoutBus(database, _definition);
+            _handler = Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions.GetRequiredService<Nurture.Worker.Leads.LeadEventHandler>(_services);
         }
 
         [IterationCleanup]
         public void Remove()
         {
+            _services.Dispose();
             Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
             foreach (var f in Directory.GetFiles(Path.GetTempPath(), Path.GetFileName(_file) + "*")) File.Delete(f);
         }
@@ -52,7 +55,7 @@ namespace Nurture.Benchmarks
 
         private async Task Store(int batchSize)
         {
-            foreach (var chunk in _events.Chunk(batchSize)) await _store.ApplyAsync(chunk, _definition, DateTimeOffset.UtcNow);
+            foreach (var chunk in _events.Chunk(batchSize)) await _handler.HandleNowAsync(chunk, "bench", CancellationToken.None);
         }
     }
 }

@@ -17,6 +17,7 @@ using Nurture.Worker.Cli;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
 using Nurture.Worker.Email;
+using Nurture.Worker.Leads;
 using Nurture.Worker.Scheduling;
 using Nurture.Worker.Messaging;
 using Nurture.Worker.Metrics;
@@ -70,7 +71,13 @@ public static class WorkerHost
         app.UseAuthentication();
         app.UseAuthorization();
         app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false, ResponseWriter = WriteHealth });
-        app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = c => c.Tags.Contains("ready"), ResponseWriter = WriteHealth });
+        // Ready means able to take events now: a bus or database that is only Degraded (reconnecting) answers 503 too.
+        app.MapHealthChecks("/health/ready", new HealthCheckOptions
+        {
+            Predicate = c => c.Tags.Contains("ready"),
+            ResponseWriter = WriteHealth,
+            ResultStatusCodes = { [HealthStatus.Degraded] = StatusCodes.Status503ServiceUnavailable },
+        });
         app.MapUnsubscribe();
         app.MapNurtureApi();
         app.MapPrometheusScrapingEndpoint("/metrics");
@@ -80,9 +87,9 @@ public static class WorkerHost
 
     /// <summary>
     /// What the worker is made of, apart from HTTP, from its settings; each setting that cannot work (and each template
-    /// that is missing or broken) stops it here, named. Tests build the same with MassTransit's test harness.
+    /// that is missing or broken) stops it here, named.
     /// </summary>
-    internal static Database AddWorker(IServiceCollection services, IConfiguration configuration, bool testHarness = false)
+    internal static Database AddWorker(IServiceCollection services, IConfiguration configuration)
     {
         var definition = DefinitionSettings.Load(configuration);
         var database = Settings.Database(configuration);
@@ -118,6 +125,9 @@ public static class WorkerHost
             .AddSingleton(definition)
             .AddSingleton(database)
             .AddSingleton<LeadStore>()
+            .AddSingleton<LeadRecords>()
+            .AddSingleton<OutboxSignal>()
+            .AddSingleton<LeadEventHandler>()
             .AddSingleton(TimeProvider.System)
             .AddSingleton<NurtureMetrics>()
             .AddSingleton(email)
@@ -126,7 +136,7 @@ public static class WorkerHost
             .AddSingleton(sp => NurtureMailer.For(email, sp.GetRequiredService<ILoggerFactory>()))
             .AddSingleton(sp => new PublicAddress(email.PublicUrl, sp.GetService<IServer>()))
             .AddSingleton<NurtureDispatch>()
-            .AddNurtureBus(bus, testHarness)
+            .AddNurtureBus(bus)
             .AddNurtureSchedule(schedule, email);
         return database;
     }

@@ -1,4 +1,3 @@
-using System.Data.Common;
 using System.Text;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -6,7 +5,7 @@ using Microsoft.AspNetCore.OpenApi;
 using Microsoft.AspNetCore.Routing;
 using Nurture.Contracts;
 using Nurture.Core;
-using Nurture.Worker.Messaging;
+using Nurture.Worker.Leads;
 using Nurture.Worker.Metrics;
 using Nurture.Worker.Storage;
 
@@ -51,8 +50,7 @@ public static class NurtureApi
     /// All or nothing per request: any line that does not read gets its own error (line and field) and nothing is stored.
     /// A 202 comes only after the events are committed, so an accepted event survives the process dying right after.
     /// </summary>
-    private static async Task<IResult> PostEventsAsync(HttpRequest request, LeadStore store, Definition definition, TimeProvider clock, ApiSettings settings,
-        NurtureMetrics metrics, OutboxRelay relay, CancellationToken cancel)
+    private static async Task<IResult> PostEventsAsync(HttpRequest request, LeadEventHandler handler, ApiSettings settings, NurtureMetrics metrics, CancellationToken cancel)
     {
         var (body, tooLarge) = await ReadBodyAsync(request, settings.MaxBodyBytes, cancel);
         if (tooLarge) return Invalid([new EventError(0, $"body: larger than {settings.MaxBodyBytes} bytes; send fewer events per request (NDJSON batches).")]);
@@ -70,15 +68,22 @@ public static class NurtureApi
         var applied = new List<AppliedEvent>(events.Count);
         try
         {
-            foreach (var chunk in events.Chunk(500)) applied.AddRange(await store.ApplyWithRetryAsync(chunk, definition, clock.GetUtcNow(), cancel: cancel));
+            foreach (var chunk in events.Chunk(500)) applied.AddRange(await handler.HandleNowAsync(chunk, "api", cancel));
         }
-        catch (DbException e)
+        catch (Exception e) when (LeadEventHandler.MayPass(e))
         {
             // Batches before this one are committed; sending the request again is safe (event ids make it idempotent).
-            return Problem(StatusCodes.Status503ServiceUnavailable, $"database: {e.Message}. Send the request again; events already stored count as duplicates.");
+            return Problem(StatusCodes.Status503ServiceUnavailable, "database: not available just now. Send the request again; events already stored count as duplicates.");
         }
-        metrics.Applied(applied);
-        relay.Nudge();
+        if (applied.Any(a => a.Refused is not null))
+        {
+            // The good events are stored; the refused ones are named (and kept in rejected_events).
+            return Problem(StatusCodes.Status400BadRequest, "Some events were refused; the others are stored (see accepted).", new Dictionary<string, object?>
+            {
+                ["errors"] = applied.Where(a => a.Refused is not null).Select(a => new { eventId = a.Event.EventId, reason = a.Refused }).ToList(),
+                ["accepted"] = applied.Where(a => !a.Duplicate && a.Refused is null).Select(a => a.Event.EventId).ToList(),
+            });
+        }
         return Results.Accepted(value: new
         {
             accepted = applied.Where(a => !a.Duplicate).Select(a => a.Event.EventId).ToList(),
@@ -97,6 +102,8 @@ public static class NurtureApi
         detail: detail,
         statusCode: status,
         extensions: errors is null ? null : new Dictionary<string, object?> { ["errors"] = errors.Select(e => new { line = e.Line, field = e.Reason.Split(':')[0], reason = e.Reason }).ToList() });
+
+    internal static IResult Problem(int status, string detail, Dictionary<string, object?> extensions) => Results.Problem(detail: detail, statusCode: status, extensions: extensions);
 
     private static string Where(EventError error) => error.Line == 0 ? error.Reason : $"line {error.Line}: {error.Reason}";
 

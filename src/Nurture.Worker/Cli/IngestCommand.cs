@@ -2,6 +2,8 @@ using System.CommandLine;
 using System.Text.Json;
 using Nurture.Contracts;
 using Nurture.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Nurture.Worker.Leads;
 using Nurture.Worker.Storage;
 
 namespace Nurture.Worker.Cli;
@@ -24,6 +26,8 @@ public static class IngestCommand
             var database = Settings.Database(configuration);
             database.Migrate();
             var store = new LeadStore(database);
+            using var services = LeadServices.WithoutBus(database, definition);
+            var handler = services.GetRequiredService<LeadEventHandler>();
             var file = parse.GetValue(events);
             using var reader = ReplayCommand.OpenEvents(file);
             var (messages, rejected) = await ReplayCommand.ReadAsync(reader, cancel);
@@ -34,7 +38,7 @@ public static class IngestCommand
             using var progress = new Progress("ingest", messages.Count, "events");
             foreach (var chunk in messages.Chunk(Math.Max(1, parse.GetValue(batch))))
             {
-                var results = await store.ApplyWithRetryAsync(chunk, definition, now, cancel: cancel);
+                var results = await handler.HandleNowAsync(chunk, "ingest", cancel);
                 applied += results.Count(r => !r.Duplicate);
                 duplicates += results.Count(r => r.Duplicate);
                 progress.Advance(chunk.Length);

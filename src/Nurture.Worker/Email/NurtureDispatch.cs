@@ -13,7 +13,7 @@ namespace Nurture.Worker.Email;
 /// cap, conditions, exit), renders, sends, and records each send with the next step in one transaction.
 /// </summary>
 public sealed class NurtureDispatch(
-    LeadStore store, Definition definition, NurtureTemplates templates, NurtureMailer mailer, UnsubscribeTokens tokens,
+    LeadStore store, Leads.LeadEventHandler handler, Definition definition, NurtureTemplates templates, NurtureMailer mailer, UnsubscribeTokens tokens,
     EmailSettings settings, PublicAddress address, TimeProvider clock, NurtureMetrics metrics, ILogger<NurtureDispatch> log)
 {
     /// <summary>Who holds a claim: this process.</summary>
@@ -156,11 +156,11 @@ public sealed class NurtureDispatch(
             case SendOutcome.Bounced:
                 await store.MarkFailedAsync(step.Id, Claimer, "bounced: " + result.Reason, null, cancel);
                 // The address is bounced for good: the domain marks the lead, suppresses the address and ends nurture.
-                await store.ApplyWithRetryAsync([new EmailBounced
+                await handler.HandleNowAsync([new EmailBounced
                 {
                     EventId = Lifecycle.DerivedId(LeadStore.StepKey(step), "bounced"), LeadId = lead.Id, OccurredAt = now,
                     Kind = BounceKind.Hard, Reason = $"{result.Reason} (message {message.MessageId})",
-                }], definition, now, cancel: cancel);
+                }], "dispatch", cancel);
                 metrics.EmailBounced();
                 break;
             default:

@@ -4,7 +4,7 @@ using Microsoft.AspNetCore.Http;
 using Nurture.Contracts;
 using Nurture.Core;
 using Nurture.Worker.Metrics;
-using Nurture.Worker.Storage;
+using Nurture.Worker.Leads;
 
 namespace Nurture.Worker.Email;
 
@@ -21,7 +21,7 @@ public static class Unsubscribe
             ? Page("This unsubscribe link is not valid.", "Diese Abmeldeverbindung ist ungültig.", null, StatusCodes.Status400BadRequest)
             : Page("Unsubscribe from these emails?", "Von diesen E-Mails abmelden?", token, StatusCodes.Status200OK));
 
-        app.MapPost("/unsubscribe/{token}", async (string token, UnsubscribeTokens tokens, LeadStore store, Definition definition, TimeProvider clock, NurtureMetrics metrics, CancellationToken cancel) =>
+        app.MapPost("/unsubscribe/{token}", async (string token, UnsubscribeTokens tokens, LeadEventHandler handler, TimeProvider clock, NurtureMetrics metrics, CancellationToken cancel) =>
         {
             if (tokens.Verify(token) is not { } leadId)
             {
@@ -30,7 +30,7 @@ public static class Unsubscribe
             var now = clock.GetUtcNow();
             // One event id per lead: a second click (or a mail client's retry) is a duplicate, not a second unsubscribe.
             var unsubscribed = new LeadUnsubscribed { EventId = Lifecycle.DerivedId(Guid.Empty, $"unsubscribe:{leadId}"), LeadId = leadId, OccurredAt = now, Channel = "list-unsubscribe" };
-            var applied = await store.ApplyWithRetryAsync([unsubscribed], definition, now, cancel: cancel);
+            var applied = await handler.HandleNowAsync([unsubscribed], "unsubscribe", cancel);
             if (applied[0].Duplicate) return Page("You were already unsubscribed.", "Sie waren bereits abgemeldet.", null, StatusCodes.Status200OK);
             metrics.Unsubscribed();
             return Page("You are unsubscribed. You will get no more of these emails.", "Sie sind abgemeldet und erhalten keine weiteren dieser E-Mails.", null, StatusCodes.Status200OK);

@@ -5,13 +5,12 @@ using RabbitMQ.Client;
 
 namespace Nurture.Worker.Messaging;
 
-/// <summary>MassTransit for Nurture: a batch consumer per incoming event type on one queue, on RabbitMQ or in memory.</summary>
+/// <summary>MassTransit for Nurture: one batch consumer for every incoming event type on one queue, on RabbitMQ or in memory.</summary>
 public static class Bus
 {
-    public static IServiceCollection AddNurtureBus(this IServiceCollection services, BusSettings settings, bool testHarness = false)
+    public static IServiceCollection AddNurtureBus(this IServiceCollection services, BusSettings settings)
     {
         services.AddSingleton(settings);
-        services.AddSingleton<MessagingHooks>();
         services.AddSingleton<OutboxRelay>();
         services.AddHostedService(sp => sp.GetRequiredService<OutboxRelay>());
         // Start-up finishes only once the queue, its bindings and the consumers are in place, or fails saying so.
@@ -21,11 +20,9 @@ public static class Bus
             o.StartTimeout = TimeSpan.FromSeconds(60);
             o.StopTimeout = TimeSpan.FromSeconds(30);
         });
-        Action<IBusRegistrationConfigurator> configure = x =>
+        return services.AddMassTransit(x =>
         {
-            // One consumer per event a publisher may send (EventJson.Incoming, the list the API and the plain-JSON reader
-            // accept too); the outgoing events are Nurture's own to publish.
-            foreach (var type in EventJson.Incoming) ConsumeMethod.MakeGenericMethod(type).Invoke(null, [x, settings]);
+            x.AddConsumer<LeadEventConsumer, LeadEventConsumerDefinition>();
             x.AddConsumer<UnreadableEventConsumer>();
 
             if (settings.Transport == BusTransport.RabbitMq)
@@ -36,6 +33,10 @@ public static class Bus
                     bus.ReceiveEndpoint(settings.Queue, e =>
                     {
                         e.PrefetchCount = settings.Prefetch;
+                        // The consumer takes NurtureMessage, whose exchange also receives what Nurture publishes; the queue
+                        // is bound to the incoming types only (EventJson.Incoming, the list the API and the reader use).
+                        e.ConfigureConsumeTopology = false;
+                        foreach (var exchange in IncomingExchanges(bus)) e.Bind(exchange);
                         // Plain JSON publishers: a durable fanout exchange bound to the queue, read by PlainJsonEvents.
                         e.Bind(settings.Exchange, b =>
                         {
@@ -48,21 +49,25 @@ public static class Bus
             }
             else
             {
-                x.UsingInMemory((context, bus) => bus.ReceiveEndpoint(settings.Queue, e => Configure(e, context, settings)));
+                x.UsingInMemory((context, bus) => bus.ReceiveEndpoint(settings.Queue, e =>
+                {
+                    e.ConfigureConsumeTopology = false;
+                    foreach (var exchange in IncomingExchanges(bus)) e.Bind(exchange);
+                    Configure(e, context, settings);
+                }));
             }
-        };
-        return testHarness ? services.AddMassTransitTestHarness(configure) : services.AddMassTransit(configure);
+        });
     }
 
-    private static readonly System.Reflection.MethodInfo ConsumeMethod =
-        typeof(Bus).GetMethod(nameof(Consume), System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static)!;
+    /// <summary>The exchange of each event type publishers send (MassTransit names it after the type).</summary>
+    private static IEnumerable<string> IncomingExchanges(IBusFactoryConfigurator bus) =>
+        EventJson.Incoming.Select(type => (string)ExchangeOfMethod.MakeGenericMethod(type).Invoke(null, [bus])!);
 
-    private static void Consume<T>(IBusRegistrationConfigurator x, BusSettings settings)
-        where T : NurtureMessage =>
-        x.AddConsumer<LeadEventConsumer<T>>(c => c.Options<BatchOptions>(o => o
-            .SetMessageLimit(settings.BatchSize)
-            .SetTimeLimit(TimeSpan.FromMilliseconds(settings.BatchWaitMs))
-            .SetConcurrencyLimit(settings.ConcurrentBatches)));
+    private static readonly System.Reflection.MethodInfo ExchangeOfMethod =
+        typeof(Bus).GetMethod(nameof(ExchangeOf), System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static)!;
+
+    private static string ExchangeOf<T>(IBusFactoryConfigurator bus)
+        where T : class => bus.MessageTopology.GetMessageTopology<T>().EntityName;
 
     private static void Configure(IReceiveEndpointConfigurator e, IBusRegistrationContext context, BusSettings settings)
     {
@@ -70,11 +75,6 @@ public static class Bus
         // Plain JSON (and messages with no content type) are read by Nurture's own reader; MassTransit's envelope as usual.
         e.AddDeserializer(new PlainJsonEvents(), isDefault: true);
         e.PublishFaults = false;
-        e.UseMessageRetry(r =>
-        {
-            r.Ignore<EventRejectedException>();
-            r.Exponential(settings.Retries, TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(300));
-        });
         e.ConfigureConsumers(context);
     }
 }

@@ -24,14 +24,16 @@ public sealed record BusSettings
     public string Exchange { get; init; } = "nurture.events";
     /// <summary>Messages the broker hands a worker before it acknowledges any; also how many are in flight at once.</summary>
     public int Prefetch { get; init; } = 200;
-    /// <summary>Events of one type stored in one transaction.</summary>
+    /// <summary>Events stored in one transaction.</summary>
     public int BatchSize { get; init; } = 100;
     /// <summary>How long a batch waits to fill before it is stored anyway.</summary>
-    public int BatchWaitMs { get; init; } = 100;
-    /// <summary>Batches of one event type stored at the same time by one worker.</summary>
-    public int ConcurrentBatches { get; init; } = 2;
-    /// <summary>Redeliveries (with growing delays) after a database error that may pass, before the event goes to the error queue.</summary>
-    public int Retries { get; init; } = 5;
+    public int BatchWaitMs { get; init; } = 20;
+    /// <summary>Batches stored at the same time by one worker. One keeps every lead's events in arrival order.</summary>
+    public int ConcurrentBatches { get; init; } = 1;
+    /// <summary>Tries after an error that may pass (database or broker away, deadlock) before the batch goes to the error queue; 0 tries until it passes.</summary>
+    public int RetryLimit { get; init; }
+    /// <summary>The longest pause between two of those tries.</summary>
+    public int RetryMaxSeconds { get; init; } = 30;
     /// <summary>Outbox messages published per round, each confirmed by the broker before the batch is marked published.</summary>
     public int OutboxBatchSize { get; init; } = 500;
     /// <summary>How often the outbox is looked at when nothing has nudged it.</summary>
@@ -69,7 +71,8 @@ public sealed record BusSettings
             BatchSize = section.WholeNumber("BatchSize", defaults.BatchSize, 1, 5_000),
             BatchWaitMs = section.WholeNumber("BatchWaitMs", defaults.BatchWaitMs, 1, 60_000),
             ConcurrentBatches = section.WholeNumber("ConcurrentBatches", defaults.ConcurrentBatches, 1, 64),
-            Retries = section.WholeNumber("Retries", defaults.Retries, 0, 100),
+            RetryLimit = section.WholeNumber("RetryLimit", defaults.RetryLimit, 0, 1_000_000),
+            RetryMaxSeconds = section.WholeNumber("RetryMaxSeconds", defaults.RetryMaxSeconds, 1, 3_600),
             OutboxBatchSize = section.WholeNumber("OutboxBatchSize", defaults.OutboxBatchSize, 1, 10_000),
             OutboxPollMs = section.WholeNumber("OutboxPollMs", defaults.OutboxPollMs, 10, 600_000),
         };

@@ -8,26 +8,16 @@ using Nurture.Worker.Storage;
 namespace Nurture.Worker.Messaging;
 
 /// <summary>
-/// Publishes what the outbox holds: a batch at a time, each message with its stored id as the MassTransit message id,
-/// marked published only after the broker confirmed every one (publisher confirms). A crash in between publishes the
-/// batch again with the same ids: at least once, never lost. Consumers nudge it after each commit; it also polls.
+/// Publishes what the outbox holds, a batch at a time: claim the rows for a lease and commit, publish them with
+/// publisher confirms (each with its stored id as the MassTransit message id), then mark them published. No
+/// transaction or lock is held while the broker is talked to. A crash in between publishes the rows again with the
+/// same ids once the lease runs out: at least once, never lost. The event handler wakes it after each commit.
 /// </summary>
-public sealed class OutboxRelay(LeadStore store, IBus bus, BusSettings settings, TimeProvider clock, NurtureMetrics metrics, ILogger<OutboxRelay> log) : BackgroundService
+public sealed partial class OutboxRelay(LeadStore store, IBus bus, BusSettings settings, TimeProvider clock, NurtureMetrics metrics, OutboxSignal signal,
+    ILogger<OutboxRelay> log) : BackgroundService
 {
-    private readonly SemaphoreSlim _nudge = new(0, 1);
-
-    /// <summary>Something was committed to the outbox: look now rather than at the next poll.</summary>
-    public void Nudge()
-    {
-        try
-        {
-            if (_nudge.CurrentCount == 0) _nudge.Release();
-        }
-        catch (SemaphoreFullException)
-        {
-            // Already nudged.
-        }
-    }
+    private static readonly TimeSpan Lease = TimeSpan.FromMinutes(2);
+    private readonly string _claimer = $"{Environment.MachineName}/{Environment.ProcessId}/relay-{Guid.NewGuid():N}";
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -41,12 +31,12 @@ public sealed class OutboxRelay(LeadStore store, IBus bus, BusSettings settings,
             }
             catch (Exception e) when (!stoppingToken.IsCancellationRequested)
             {
-                log.LogWarning(e, "Publishing the outbox failed; trying again in {Poll}", poll);
+                LogFailed(log, e, poll);
             }
             if (published > 0) continue;
             try
             {
-                await _nudge.WaitAsync(poll, stoppingToken);
+                await signal.WaitAsync(poll, stoppingToken);
             }
             catch (OperationCanceledException)
             {
@@ -58,23 +48,38 @@ public sealed class OutboxRelay(LeadStore store, IBus bus, BusSettings settings,
     /// <summary>Publishes one batch; returns how many messages it published.</summary>
     public async Task<int> PublishPendingAsync(CancellationToken cancel)
     {
-        var published = await store.PublishOutboxAsync(settings.OutboxBatchSize, batch => Task.WhenAll(batch.Select(m =>
+        var claimed = await store.ClaimOutboxAsync(_claimer, settings.OutboxBatchSize, clock.GetUtcNow(), Lease, cancel);
+        if (claimed.Count == 0) return 0;
+        var confirmed = new List<long>(claimed.Count);
+        try
         {
-            if (!EventJson.TryParse(m.Payload, out var message, out var error))
+            await Task.WhenAll(claimed.Select(async m =>
             {
-                // It can never be published; blocking the outbox behind it would stop everything else. The row stays for inspection.
-                log.LogError("Outbox message {Id} ({Type}) cannot be read and is skipped: {Reason}", m.MessageId, m.Type, error);
-                return Task.CompletedTask;
-            }
-            return bus.Publish(message, message.GetType(), context => context.MessageId = m.MessageId, cancel);
-        })), clock.GetUtcNow(), cancel);
+                if (!EventJson.TryParse(m.Payload, out var message, out var error))
+                {
+                    // It can never be published; blocking the outbox behind it would stop everything else. The row stays for inspection.
+                    LogUnreadable(log, m.MessageId, m.Type, error);
+                    return;
+                }
+                await bus.Publish(message, message.GetType(), context => context.MessageId = m.MessageId, cancel);
+                lock (confirmed) confirmed.Add(m.Id);
+            }));
+        }
+        catch
+        {
+            // What the broker confirmed is marked; the rest goes back for the next round at once.
+            await store.MarkPublishedAsync(_claimer, confirmed, clock.GetUtcNow(), CancellationToken.None);
+            await store.ReleaseOutboxAsync(_claimer, claimed.Select(m => m.Id).Except(confirmed).ToList(), CancellationToken.None);
+            throw;
+        }
+        var published = await store.MarkPublishedAsync(_claimer, confirmed, clock.GetUtcNow(), cancel);
         if (published > 0) metrics.Published(published);
-        return published;
+        return claimed.Count;
     }
 
-    public override void Dispose()
-    {
-        _nudge.Dispose();
-        base.Dispose();
-    }
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Publishing the outbox failed; trying again in {Poll}")]
+    private static partial void LogFailed(ILogger logger, Exception error, TimeSpan poll);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Outbox message {Id} ({Type}) cannot be read and is skipped: {Reason}")]
+    private static partial void LogUnreadable(ILogger logger, Guid id, string type, string reason);
 }

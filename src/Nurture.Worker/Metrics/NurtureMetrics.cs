@@ -93,7 +93,7 @@ public sealed class NurtureMetrics : IDisposable
     public FunnelReport? Latest { get; set; }
 
     /// <summary>Counts what a batch of stored events did: applied or duplicate, and each stage transition with its time in stage.</summary>
-    public void Applied(IEnumerable<Storage.AppliedEvent> applied)
+    public void Applied(IEnumerable<Leads.AppliedEvent> applied)
     {
         foreach (var a in applied)
         {
@@ -102,6 +102,7 @@ public sealed class NurtureMetrics : IDisposable
                 Duplicated(a.Event.GetType().Name);
                 continue;
             }
+            if (a.Refused is not null) continue;
             Processed(a.Event.GetType().Name);
             // A late event's decision re-lists the whole history; its transitions were counted when they first happened.
             if (a.Late || a.Decision is null) continue;

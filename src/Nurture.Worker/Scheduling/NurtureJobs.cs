@@ -4,6 +4,7 @@ using Nurture.Contracts;
 using Nurture.Core;
 using Nurture.Worker.Cli;
 using Nurture.Worker.Email;
+using Nurture.Worker.Leads;
 using Nurture.Worker.Messaging;
 using Nurture.Worker.Metrics;
 using Nurture.Worker.Storage;
@@ -68,17 +69,17 @@ public static class NurtureSchedule
 
 /// <summary>Sends the nurture steps that are due. Several workers share them through the claim; one worker never runs it twice at once.</summary>
 [DisallowConcurrentExecution]
-public sealed class DispatchNurtureEmails(NurtureDispatch dispatch, OutboxRelay relay) : IJob
+public sealed class DispatchNurtureEmails(NurtureDispatch dispatch, OutboxSignal outbox) : IJob
 {
     public async ValueTask Execute(IJobExecutionContext context, CancellationToken cancellationToken)
     {
-        if (await dispatch.DispatchAllDueAsync(cancellationToken) > 0) relay.Nudge();
+        if (await dispatch.DispatchAllDueAsync(cancellationToken) > 0) outbox.Nudge();
     }
 }
 
 /// <summary>An MQL sales has not taken up within Qualification:HandOffSlaHours raises HandOffSlaBreached (once per MQL period) and a metric.</summary>
 [DisallowConcurrentExecution]
-public sealed class CheckHandOffSla(LeadStore store, Definition definition, TimeProvider clock, NurtureMetrics metrics, OutboxRelay relay) : IJob
+public sealed class CheckHandOffSla(LeadStore store, Definition definition, TimeProvider clock, NurtureMetrics metrics, OutboxSignal outbox) : IJob
 {
     public async ValueTask Execute(IJobExecutionContext context, CancellationToken cancellationToken) => await CheckAsync(cancellationToken);
 
@@ -99,24 +100,22 @@ public sealed class CheckHandOffSla(LeadStore store, Definition definition, Time
             metrics.HandOffSlaBreached(source);
             breaches++;
         }
-        if (breaches > 0) relay.Nudge();
+        if (breaches > 0) outbox.Nudge();
         return breaches;
     }
 }
 
 /// <summary>Re-scores MQLs as time passes: one whose interest cooled below Qualification:DemoteBelow goes back to Lead.</summary>
 [DisallowConcurrentExecution]
-public sealed class RescoreForDecay(LeadStore store, Definition definition, TimeProvider clock, OutboxRelay relay) : IJob
+public sealed class RescoreForDecay(LeadEventHandler handler, TimeProvider clock) : IJob
 {
-    public async ValueTask Execute(IJobExecutionContext context, CancellationToken cancellationToken)
-    {
-        if (await store.RescoreMqlsAsync(clock.GetUtcNow(), definition, cancellationToken) > 0) relay.Nudge();
-    }
+    public async ValueTask Execute(IJobExecutionContext context, CancellationToken cancellationToken) =>
+        await handler.RescoreMqlsAsync(clock.GetUtcNow(), cancellationToken);
 }
 
 /// <summary>Publishes what an MQL is worth, overall and per source, as MqlValueCalculated (for dashboards that read the bus).</summary>
 [DisallowConcurrentExecution]
-public sealed class SnapshotMqlValue(LeadStore store, Definition definition, TimeProvider clock, OutboxRelay relay) : IJob
+public sealed class SnapshotMqlValue(LeadStore store, Definition definition, TimeProvider clock, OutboxSignal outbox) : IJob
 {
     public async ValueTask Execute(IJobExecutionContext context, CancellationToken cancellationToken) => await SnapshotAsync(cancellationToken);
 
@@ -135,7 +134,7 @@ public sealed class SnapshotMqlValue(LeadStore store, Definition definition, Tim
         }).ToList();
         foreach (var m in messages) await store.QueueAsync(m, cancel);
         await store.RecordValueSnapshotAsync(now, estimates, definition.Version, cancel);
-        relay.Nudge();
+        outbox.Nudge();
         return messages;
     }
 }

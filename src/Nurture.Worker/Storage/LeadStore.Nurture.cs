@@ -74,40 +74,6 @@ public sealed partial class LeadStore
             new { breach.EventId, Type = nameof(HandOffSlaBreached), Payload = EventJson.Write(breach), CreatedAt = breach.OccurredAt }, cancellationToken: cancel)) == 1;
     }
 
-    /// <summary>
-    /// Re-scores every MQL at <paramref name="now"/> and stores the demotions (an MQL whose interest cooled goes back to
-    /// Lead). A lead another writer changed meanwhile is left for the next run. Returns how many were demoted.
-    /// </summary>
-    public async Task<int> RescoreMqlsAsync(DateTimeOffset now, Definition definition, CancellationToken cancel = default)
-    {
-        List<(string State, int Version)> rows;
-        await using (var connection = await Database.OpenAsync(cancel))
-        {
-            rows = (await connection.QueryAsync<(string, int)>(new CommandDefinition(NurtureSql.MqlStates, cancellationToken: cancel))).ToList();
-        }
-        var demoted = 0;
-        foreach (var (state, version) in rows)
-        {
-            var lead = ReadState(state);
-            var cause = Lifecycle.DerivedId(Guid.Empty, $"rescore:{lead.Id}:{lead.StageEnteredAt:O}");
-            var decision = Lifecycle.Rescore(lead, now, definition, cause);
-            if (decision.Transitions.Count == 0) continue;
-            try
-            {
-                await using var connection = await Database.OpenAsync(cancel);
-                await using var transaction = await connection.BeginTransactionAsync(cancel);
-                await new Batch(connection, transaction, Database.Dialect, definition, now, null, cancel).ApplyRescoreAsync(new StoredLead(lead, version), decision, cause);
-                await transaction.CommitAsync(cancel);
-                demoted++;
-            }
-            catch (LeadVersionConflictException)
-            {
-                // Changed by an event meanwhile; the next run looks again.
-            }
-        }
-        return demoted;
-    }
-
     /// <summary>Queues a message (MqlValueCalculated and the like) for the outbox relay.</summary>
     public async Task QueueAsync(NurtureMessage message, CancellationToken cancel = default)
     {

@@ -17,25 +17,6 @@ public sealed class SqlDialect
 
     public static SqlDialect For(DatabaseProvider provider) => new(provider);
 
-    /// <summary>The inbox: records an event unless its id is there already. One row affected means "new".</summary>
-    public string InsertEventIfNew => Provider switch
-    {
-        DatabaseProvider.PostgreSql => """
-            INSERT INTO lead_events (event_id, lead_id, type, occurred_at, received_at, payload)
-            VALUES (@EventId, @LeadId, @Type, @OccurredAt, @ReceivedAt, @Payload)
-            ON CONFLICT (event_id) DO NOTHING
-            """,
-        DatabaseProvider.SqlServer => """
-            INSERT INTO lead_events (event_id, lead_id, type, occurred_at, received_at, payload)
-            SELECT @EventId, @LeadId, @Type, @OccurredAt, @ReceivedAt, @Payload
-            WHERE NOT EXISTS (SELECT 1 FROM lead_events WITH (UPDLOCK, HOLDLOCK) WHERE event_id = @EventId)
-            """,
-        _ => """
-            INSERT OR IGNORE INTO lead_events (event_id, lead_id, type, occurred_at, received_at, payload)
-            VALUES (@EventId, @LeadId, @Type, @OccurredAt, @ReceivedAt, @Payload)
-            """,
-    };
-
     public string InsertStepIfNew => Provider switch
     {
         DatabaseProvider.PostgreSql => """
@@ -55,16 +36,52 @@ public sealed class SqlDialect
             """,
     };
 
-    public string InsertSuppressionIfNew => Provider switch
+    /// <summary>An id list as @ids, as the provider takes it: an array for PostgreSQL (= ANY), a list Dapper expands (IN) elsewhere; ids are text on SQLite.</summary>
+    public Dapper.DynamicParameters Ids<T>(IEnumerable<T> ids)
     {
-        DatabaseProvider.PostgreSql => "INSERT INTO suppressions (email_hash, reason, at) VALUES (@EmailHash, @Reason, @At) ON CONFLICT (email_hash) DO NOTHING",
-        DatabaseProvider.SqlServer => """
-            INSERT INTO suppressions (email_hash, reason, at)
-            SELECT @EmailHash, @Reason, @At
-            WHERE NOT EXISTS (SELECT 1 FROM suppressions WITH (UPDLOCK, HOLDLOCK) WHERE email_hash = @EmailHash)
-            """,
-        _ => "INSERT OR IGNORE INTO suppressions (email_hash, reason, at) VALUES (@EmailHash, @Reason, @At)",
-    };
+        var parameters = new Dapper.DynamicParameters();
+        if (Provider == DatabaseProvider.Sqlite && typeof(T) == typeof(Guid)) parameters.Add("ids", ids.Select(i => ((Guid)(object)i!).ToString("D")).ToArray());
+        else parameters.Add("ids", ids.ToArray());
+        return parameters;
+    }
+
+    private string In(string column) => Provider == DatabaseProvider.PostgreSql ? $"{column} = ANY(@ids)" : $"{column} IN @ids";
+
+    /// <summary>The inbox: which of a batch's event ids are stored already.</summary>
+    public string KnownEvents => $"SELECT event_id FROM lead_events WHERE {In("event_id")}";
+
+    /// <summary>A batch's stored leads and the last nurture enrolment of each, in one round trip.</summary>
+    public string LeadsAndEnrolments => $"""
+        SELECT lead_id, state, version FROM leads WHERE {In("lead_id")};
+        SELECT lead_id, MAX(enrolment) AS enrolment FROM nurture_steps WHERE {In("lead_id")} GROUP BY lead_id
+        """;
+
+    public string DeleteTransitions => $"DELETE FROM stage_transitions WHERE {In("lead_id")}";
+
+    /// <summary>Every pending or claimed step of these leads cancelled with the reason (a claimed one is kept by its claimer for the record).</summary>
+    public string CancelStepsOf => $"UPDATE nurture_steps SET status = 'cancelled', last_error = @reason, claim_until = NULL WHERE {In("lead_id")} AND status IN ('pending', 'claimed')";
+
+    /// <summary>
+    /// One INSERT of many rows (<paramref name="tuples"/> are "(@p0, @p1, …)"). With <paramref name="key"/>, rows whose key
+    /// is stored already are skipped: ON CONFLICT on PostgreSQL, OR IGNORE on SQLite, NOT EXISTS under a key lock on SQL Server.
+    /// </summary>
+    public string InsertRows(string table, IReadOnlyList<string> columns, IReadOnlyList<string> tuples, IReadOnlyList<string>? key = null)
+    {
+        var list = string.Join(", ", columns);
+        var values = string.Join(",\n", tuples);
+        if (key is null) return $"INSERT INTO {table} ({list}) VALUES\n{values}";
+        return Provider switch
+        {
+            DatabaseProvider.PostgreSql => $"INSERT INTO {table} ({list}) VALUES\n{values}\nON CONFLICT ({string.Join(", ", key)}) DO NOTHING",
+            DatabaseProvider.SqlServer => $"""
+                INSERT INTO {table} ({list})
+                SELECT {string.Join(", ", columns.Select(c => "v." + c))} FROM (VALUES
+                {values}) AS v ({list})
+                WHERE NOT EXISTS (SELECT 1 FROM {table} t WITH (UPDLOCK, HOLDLOCK) WHERE {string.Join(" AND ", key.Select(k => $"t.{k} = v.{k}"))})
+                """,
+            _ => $"INSERT OR IGNORE INTO {table} ({list}) VALUES\n{values}",
+        };
+    }
 
     /// <summary>Per UTC day since @since: emails sent, new MQLs and hand-off SLA breaches.</summary>
     public string Timeline => $"""
@@ -139,19 +156,47 @@ public sealed class SqlDialect
         _ => "SELECT id, message_id, type, payload FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT @Max",
     };
 
-    /// <summary>The oldest unpublished outbox rows, locked for this transaction so another worker's relay skips them.</summary>
+    /// <summary>
+    /// Claims up to @Max unpublished outbox rows for @Claimer until @Until (rows whose lease ran out come back), so the
+    /// relay can commit before it talks to the broker. PostgreSQL and SQL Server skip rows another relay is claiming.
+    /// </summary>
     public string ClaimOutbox => Provider switch
     {
-        DatabaseProvider.PostgreSql => "SELECT id, message_id, type, payload FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT @Max FOR UPDATE SKIP LOCKED",
-        DatabaseProvider.SqlServer => "SELECT TOP (@Max) id, message_id, type, payload FROM outbox WITH (UPDLOCK, READPAST, ROWLOCK) WHERE published_at IS NULL ORDER BY id",
-        // SQLite: the transaction is immediate, so it holds the one write lock.
-        _ => "SELECT id, message_id, type, payload FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT @Max",
+        DatabaseProvider.PostgreSql => """
+            UPDATE outbox SET claimed_by = @Claimer, claim_until = @Until
+            WHERE id IN (
+                SELECT id FROM outbox
+                WHERE published_at IS NULL AND (claim_until IS NULL OR claim_until < @Now)
+                ORDER BY id
+                LIMIT @Max
+                FOR UPDATE SKIP LOCKED)
+            RETURNING id, message_id, type, payload
+            """,
+        DatabaseProvider.SqlServer => """
+            WITH due AS (
+                SELECT TOP (@Max) *
+                FROM outbox WITH (UPDLOCK, READPAST, ROWLOCK)
+                WHERE published_at IS NULL AND (claim_until IS NULL OR claim_until < @Now)
+                ORDER BY id)
+            UPDATE due SET claimed_by = @Claimer, claim_until = @Until
+            OUTPUT inserted.id, inserted.message_id, inserted.type, inserted.payload
+            """,
+        _ => """
+            UPDATE outbox SET claimed_by = @Claimer, claim_until = @Until
+            WHERE id IN (
+                SELECT id FROM outbox
+                WHERE published_at IS NULL AND (claim_until IS NULL OR claim_until < @Now)
+                ORDER BY id
+                LIMIT @Max)
+            RETURNING id, message_id, type, payload
+            """,
     };
 
-    /// <summary>Marks outbox rows published; Npgsql takes the id list as an array, the others as Dapper's expanded list.</summary>
-    public string MarkPublished => Provider == DatabaseProvider.PostgreSql
-        ? "UPDATE outbox SET published_at = @at WHERE id = ANY(@ids)"
-        : "UPDATE outbox SET published_at = @at WHERE id IN @ids";
+    /// <summary>Marks claimed outbox rows published, only while the claim is still this relay's.</summary>
+    public string MarkPublished => $"UPDATE outbox SET published_at = @at, claim_until = NULL WHERE {In("id")} AND claimed_by = @claimer";
+
+    /// <summary>Gives claimed rows back at once when publishing them failed, instead of waiting for the lease to run out.</summary>
+    public string ReleaseOutbox => $"UPDATE outbox SET claim_until = NULL WHERE {In("id")} AND claimed_by = @claimer AND published_at IS NULL";
 
     /// <summary>Another writer inserted the same key first: for a lead row that is a version conflict.</summary>
     public static bool IsUniqueViolation(DbException e) => e switch
@@ -160,6 +205,42 @@ public sealed class SqlDialect
         PostgresException p => p.SqlState == PostgresErrorCodes.UniqueViolation,
         SqlException s => s.Number is 2627 or 2601,
         _ => false,
+    };
+
+    /// <summary>
+    /// When the database refuses a value for good (too long, out of range, a character it cannot store), what it
+    /// refused, in words of our own: the provider's text may quote the value. Null for errors that may pass.
+    /// </summary>
+    public static string? Refusal(DbException e) => e switch
+    {
+        PostgresException p => p.SqlState switch
+        {
+            "22001" => "a text is longer than the database keeps (22001)",
+            "22003" => "a number is out of the range the database keeps (22003)",
+            "22021" or "22P05" => "a text holds a character the database cannot store, such as NUL (" + p.SqlState + ")",
+            "22007" or "22008" => "a time is out of the range the database keeps (" + p.SqlState + ")",
+            "23502" => "a required value is missing (23502)",
+            "23514" => "a value breaks a rule of the database (23514)",
+            var state when state.StartsWith("22", StringComparison.Ordinal) => $"a value the database cannot store ({state})",
+            _ => null,
+        },
+        SqliteException s => s.SqliteErrorCode switch
+        {
+            18 => "a value is larger than the database keeps (SQLite 18)",
+            20 => "a value has a type the database does not take (SQLite 20)",
+            19 when !IsUniqueViolation(e) => "a value breaks a rule of the database (SQLite 19)",
+            _ => null,
+        },
+        SqlException s => s.Number switch
+        {
+            8115 or 220 or 232 => $"a number is out of the range the database keeps (SQL Server {s.Number})",
+            8152 or 2628 => $"a text is longer than the database keeps (SQL Server {s.Number})",
+            242 or 517 => $"a time is out of the range the database keeps (SQL Server {s.Number})",
+            515 => "a required value is missing (SQL Server 515)",
+            547 => "a value breaks a rule of the database (SQL Server 547)",
+            _ => null,
+        },
+        _ => null,
     };
 
     /// <summary>Errors worth retrying the whole transaction for: deadlocks, serialization failures, a busy SQLite file.</summary>

@@ -23,7 +23,6 @@ internal static class StoreSql
         WHERE id = @id AND claimed_by = @claimer AND status = 'claimed'
         """;
 
-
     public const string CohortsBySource = """
         SELECT source, COUNT(*) AS mqls,
                SUM(CASE WHEN deals_won > 0 THEN 1 ELSE 0 END) AS customers,
@@ -34,30 +33,7 @@ internal static class StoreSql
         ORDER BY source
         """;
 
-    public const string InsertSpend = """
-        INSERT INTO spend (event_id, channel, amount, currency, period_start, period_end)
-        VALUES (@EventId, @Channel, @Amount, @Currency, @PeriodStart, @PeriodEnd)
-        """;
-
-    public const string InsertTransition = """
-        INSERT INTO stage_transitions (lead_id, event_id, from_stage, to_stage, at, reason, skipped, definition_version, source, in_stage_seconds)
-        VALUES (@LeadId, @EventId, @From, @To, @At, @Reason, @Skipped, @DefinitionVersion, @Source, @InStageSeconds)
-        """;
-
-    public const string InsertLead = """
-        INSERT INTO leads (lead_id, stage, furthest_stage, score, fit, source, definition_version, email, first_name, last_name, company,
-                           first_seen_at, stage_entered_at, first_mql_at, deals_won, revenue, state, version, updated_at)
-        VALUES (@LeadId, @Stage, @FurthestStage, @Score, @Fit, @Source, @DefinitionVersion, @Email, @FirstName, @LastName, @Company,
-                @FirstSeenAt, @StageEnteredAt, @FirstMqlAt, @DealsWon, @Revenue, @State, 1, @UpdatedAt)
-        """;
-
-    public const string UpdateLeadIfVersion = """
-        UPDATE leads SET stage = @Stage, furthest_stage = @FurthestStage, score = @Score, fit = @Fit, source = @Source,
-            definition_version = @DefinitionVersion, email = @Email, first_name = @FirstName, last_name = @LastName, company = @Company,
-            first_seen_at = @FirstSeenAt, stage_entered_at = @StageEnteredAt, first_mql_at = @FirstMqlAt, deals_won = @DealsWon,
-            revenue = @Revenue, state = @State, version = version + 1, updated_at = @UpdatedAt
-        WHERE lead_id = @LeadId AND version = @Version
-        """;
+    public const string MqlStates = "SELECT state, version FROM leads WHERE stage = 'Mql'";
 
     public const string SelectLeadState = "SELECT state, version FROM leads WHERE lead_id = @leadId";
 
@@ -75,15 +51,9 @@ internal static class StoreSql
 
     public const string SpendByChannel = "SELECT channel, SUM(amount) AS amount FROM spend GROUP BY channel";
 
-    public const string UpdateEventOutcome = "UPDATE lead_events SET outcome = @outcome WHERE event_id = @EventId";
-
-    public const string InsertOutbox = "INSERT INTO outbox (message_id, type, payload, created_at) VALUES (@EventId, @Type, @Payload, @CreatedAt)";
-
     public const string NextEnrolment = "SELECT COALESCE(MAX(enrolment), 0) + 1 FROM nurture_steps WHERE lead_id = @LeadId";
 
     public const string CancelSteps = "UPDATE nurture_steps SET status = 'cancelled', last_error = @reason, claim_until = NULL WHERE lead_id = @leadId AND status IN ('pending', 'claimed')";
-
-    public const string InsertDeal = "INSERT INTO deals (event_id, lead_id, revenue, currency, at) VALUES (@EventId, @LeadId, @Revenue, @Currency, @OccurredAt)";
 
     public const string SelectCapturedPayloads = "SELECT event_id, payload FROM lead_events WHERE lead_id = @leadId AND type = 'LeadCaptured'";
 

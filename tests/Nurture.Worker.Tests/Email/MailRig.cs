@@ -5,6 +5,7 @@ using Microsoft.Extensions.Time.Testing;
 using Nurture.Contracts;
 using Nurture.Core;
 using Nurture.Worker.Email;
+using Nurture.Worker.Leads;
 using Nurture.Worker.Storage;
 
 namespace Nurture.Worker.Tests.Email;
@@ -74,7 +75,9 @@ public sealed class MailRig : IAsyncDisposable
 
     public async ValueTask DisposeAsync() => await App.DisposeAsync();
 
-    public Task<IReadOnlyList<AppliedEvent>> Apply(params NurtureMessage[] events) => Store.ApplyWithRetryAsync(events, Definition, Clock.GetUtcNow());
+    public LeadEventHandler Handler => App.Services.GetRequiredService<LeadEventHandler>();
+
+    public Task<IReadOnlyList<AppliedEvent>> Apply(params NurtureMessage[] events) => Handler.HandleNowAsync(events, "test", CancellationToken.None);
 
     public static LeadCaptured Captured(string leadId, DateTimeOffset at, string email, string? firstName = "Anna", string timeZone = "Europe/Berlin", string language = "de", string? company = "Softwarehaus GmbH") => new()
     {

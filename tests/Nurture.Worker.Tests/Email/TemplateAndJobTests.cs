@@ -133,7 +133,7 @@ public class When_the_recurring_jobs_run
             MailRig.Captured("sla-1", at, "sla@softwarehaus.example"),
             new LeadActivityRecorded { EventId = Guid.NewGuid(), LeadId = "sla-1", OccurredAt = at.AddMinutes(1), Activity = ActivityType.TrialStarted },
             new LeadActivityRecorded { EventId = Guid.NewGuid(), LeadId = "sla-1", OccurredAt = at.AddMinutes(2), Activity = ActivityType.DemoRequested });
-        var sla = new CheckHandOffSla(rig.Store, rig.Definition, rig.Clock, rig.App.Services.GetRequiredService<Nurture.Worker.Metrics.NurtureMetrics>(), rig.App.Services.GetRequiredService<Nurture.Worker.Messaging.OutboxRelay>());
+        var sla = new CheckHandOffSla(rig.Store, rig.Definition, rig.Clock, rig.App.Services.GetRequiredService<Nurture.Worker.Metrics.NurtureMetrics>(), rig.App.Services.GetRequiredService<Nurture.Worker.Storage.OutboxSignal>());
 
         Assert.Equal(0, await sla.CheckAsync(default));
         rig.Clock.Advance(TimeSpan.FromHours(rig.Definition.Qualification.HandOffSlaHours + 1));
@@ -155,15 +155,15 @@ public class When_the_recurring_jobs_run
             new LeadActivityRecorded { EventId = Guid.NewGuid(), LeadId = "cool-1", OccurredAt = at.AddMinutes(2), Activity = ActivityType.DemoRequested });
         Assert.Equal(LeadStage.Mql, (await rig.Store.LoadLeadAsync("cool-1"))!.Lead.Stage);
 
-        Assert.Equal(0, await rig.Store.RescoreMqlsAsync(rig.Clock.GetUtcNow(), rig.Definition));
+        Assert.Equal(0, await rig.Handler.RescoreMqlsAsync(rig.Clock.GetUtcNow(), CancellationToken.None));
         rig.Clock.Advance(TimeSpan.FromDays(365));
-        Assert.Equal(1, await rig.Store.RescoreMqlsAsync(rig.Clock.GetUtcNow(), rig.Definition));
-        Assert.Equal(0, await rig.Store.RescoreMqlsAsync(rig.Clock.GetUtcNow(), rig.Definition));
+        Assert.Equal(1, await rig.Handler.RescoreMqlsAsync(rig.Clock.GetUtcNow(), CancellationToken.None));
+        Assert.Equal(0, await rig.Handler.RescoreMqlsAsync(rig.Clock.GetUtcNow(), CancellationToken.None));
 
         Assert.Equal(LeadStage.Lead, (await rig.Store.LoadLeadAsync("cool-1"))!.Lead.Stage);
         Assert.Equal(1, await rig.Database.CountAsync("SELECT COUNT(*) FROM stage_transitions WHERE lead_id = 'cool-1' AND to_stage = 'Lead'"));
 
-        var snapshot = await new SnapshotMqlValue(rig.Store, rig.Definition, rig.Clock, rig.App.Services.GetRequiredService<Nurture.Worker.Messaging.OutboxRelay>()).SnapshotAsync(default);
+        var snapshot = await new SnapshotMqlValue(rig.Store, rig.Definition, rig.Clock, rig.App.Services.GetRequiredService<Nurture.Worker.Storage.OutboxSignal>()).SnapshotAsync(default);
         var overall = Assert.Single(snapshot, m => m.Source is null);
         Assert.Equal(1, overall.MqlsInCohort);
         Assert.Contains(snapshot, m => m.Source == "webinar");

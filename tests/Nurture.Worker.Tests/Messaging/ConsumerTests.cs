@@ -3,7 +3,7 @@ using System.Text;
 using Dapper;
 using MassTransit;
 using MassTransit.Serialization;
-using MassTransit.Testing;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Nurture.Contracts;
@@ -15,15 +15,15 @@ using Nurture.Worker.Tests.Storage;
 
 namespace Nurture.Worker.Tests.Messaging;
 
-/// <summary>The consumers on MassTransit's test harness (in-memory transport) with a real SQLite database.</summary>
+/// <summary>The consumer on MassTransit's in-memory transport, started as the worker starts it, with a real SQLite database.</summary>
 public sealed class When_events_arrive_on_the_bus : IAsyncLifetime, IDisposable
 {
     private static readonly DateTimeOffset Now = new(2026, 3, 2, 9, 30, 0, TimeSpan.Zero);
     private readonly Database _database = TestDatabase.Create(DatabaseProvider.Sqlite);
-    private readonly Dictionary<string, long> _counters = [];
+    private readonly BusTraffic _traffic = new();
     private ServiceProvider _provider = null!;
-    private ITestHarness _harness = null!;
-    private MeterListener _listener = null!;
+    private MeterCounts _counts = null!;
+    private IBus _bus = null!;
     private int _ids;
 
     public async Task InitializeAsync()
@@ -37,38 +37,25 @@ public sealed class When_events_arrive_on_the_bus : IAsyncLifetime, IDisposable
             ["Nurture:Schedule:Enabled"] = "false",
             ["Nurture:Email:PublicUrl"] = "http://localhost:5080/",
         }).Build();
-        WorkerHost.AddWorker(services, configuration, testHarness: true);
+        WorkerHost.AddWorker(services, configuration);
         _provider = services.BuildServiceProvider(validateScopes: true);
-        var meters = _provider.GetRequiredService<IMeterFactory>();
-        _listener = new MeterListener
-        {
-            InstrumentPublished = (instrument, listener) =>
-            {
-                if (instrument.Meter.Scope == meters && instrument.Meter.Name == NurtureMetrics.MeterName) listener.EnableMeasurementEvents(instrument);
-            },
-        };
-        _listener.SetMeasurementEventCallback<long>((instrument, value, _, _) =>
-        {
-            lock (_counters) _counters[instrument.Name] = _counters.GetValueOrDefault(instrument.Name) + value;
-        });
-        _listener.Start();
-        _harness = _provider.GetRequiredService<ITestHarness>();
-        await _harness.Start();
+        _counts = new MeterCounts(_provider);
+        _bus = _provider.GetRequiredService<IBus>();
+        _bus.ConnectPublishObserver(_traffic);
+        _bus.ConnectSendObserver(_traffic);
+        foreach (var hosted in _provider.GetServices<IHostedService>()) await hosted.StartAsync(CancellationToken.None);
     }
 
     public async Task DisposeAsync()
     {
-        await _harness.Stop();
-        _listener.Dispose();
+        foreach (var hosted in _provider.GetServices<IHostedService>().Reverse()) await hosted.StopAsync(CancellationToken.None);
+        _counts.Dispose();
         await _provider.DisposeAsync();
     }
 
-    public void Dispose() => _listener.Dispose();
+    public void Dispose() => _counts.Dispose();
 
-    private long Counter(string name)
-    {
-        lock (_counters) return _counters.GetValueOrDefault(name);
-    }
+    private long Counter(string name) => _counts[name];
 
     private Guid Id() => Lifecycle.DerivedId(Guid.Empty, $"bus-test/{++_ids}");
 
@@ -86,18 +73,16 @@ public sealed class When_events_arrive_on_the_bus : IAsyncLifetime, IDisposable
     [Fact]
     public async Task Should_store_each_event_and_publish_the_stage_change_from_the_outbox()
     {
-        await _harness.Bus.Publish(Captured("bus-1"));
-        await _harness.Bus.Publish(Did("bus-1", ActivityType.TrialStarted, 5));
-        await _harness.Bus.Publish(Did("bus-1", ActivityType.DemoRequested, 10));
+        await _bus.Publish(Captured("bus-1"));
+        await _bus.Publish(Did("bus-1", ActivityType.TrialStarted, 5));
+        await _bus.Publish(Did("bus-1", ActivityType.DemoRequested, 10));
 
         var store = _provider.GetRequiredService<LeadStore>();
-        var lead = await Eventually.Until(() => store.LoadLeadAsync("bus-1"), l => l?.Lead.Stage == LeadStage.Mql, what: "bus-1 to become an MQL");
-        Assert.Equal(3, lead!.Version);
-        Assert.True(await _harness.Published.Any<LeadStageChanged>(x => x.Context.Message.LeadId == "bus-1" && x.Context.Message.To == LeadStage.Mql));
-        Assert.True(await _harness.Published.Any<LeadHandedToSales>(x => x.Context.Message.LeadId == "bus-1"));
+        await Eventually.Until(() => store.LoadLeadAsync("bus-1"), l => l?.Lead.Stage == LeadStage.Mql, what: "bus-1 to become an MQL");
         await Eventually.Until(() => Count("SELECT COUNT(*) FROM outbox WHERE published_at IS NULL"), n => n == 0, what: "the outbox to empty");
-        var stageChanged = _harness.Published.Select<LeadStageChanged>().First(x => x.Context.Message.LeadId == "bus-1");
-        Assert.Equal(stageChanged.Context.Message.EventId, stageChanged.Context.MessageId); // the outbox id travels as the message id
+        var stageChanged = _traffic.Published.Single(x => x.Message is LeadStageChanged { LeadId: "bus-1", To: LeadStage.Mql });
+        Assert.Contains(_traffic.Published, x => x.Message is LeadHandedToSales { LeadId: "bus-1" });
+        Assert.Equal(((LeadStageChanged)stageChanged.Message).EventId, stageChanged.MessageId); // the outbox id travels as the message id
         Assert.Equal(3, Counter("nurture.events.processed"));
     }
 
@@ -105,9 +90,9 @@ public sealed class When_events_arrive_on_the_bus : IAsyncLifetime, IDisposable
     public async Task Should_apply_a_duplicated_event_once_and_count_the_duplicate()
     {
         var captured = Captured("bus-2");
-        await _harness.Bus.Publish(captured);
+        await _bus.Publish(captured);
         await Eventually.Until(() => Count("SELECT COUNT(*) FROM leads WHERE lead_id = 'bus-2'"), n => n == 1, what: "bus-2 stored");
-        await _harness.Bus.Publish(captured);
+        await _bus.Publish(captured);
 
         await Eventually.Until(() => Task.FromResult(Counter("nurture.events.duplicated")), n => n == 1, what: "the duplicate counted");
         Assert.Equal(1, await Count("SELECT COUNT(*) FROM lead_events WHERE lead_id = 'bus-2'"));
@@ -116,40 +101,34 @@ public sealed class When_events_arrive_on_the_bus : IAsyncLifetime, IDisposable
     }
 
     [Fact]
-    public async Task Should_apply_once_when_a_batch_fails_after_its_commit_and_is_redelivered()
+    public async Task Should_keep_a_lead_in_arrival_order_when_its_events_come_in_one_batch()
     {
-        var hooks = _provider.GetRequiredService<MessagingHooks>();
-        var failures = 0;
-        var seenAgain = new List<AppliedEvent>();
-        hooks.AfterStored = applied =>
-        {
-            if (!applied.Any(a => a.Event is LeadEvent { LeadId: "bus-3" })) return Task.CompletedTask;
-            if (Interlocked.Increment(ref failures) == 1) throw new TimeoutException("the worker died before it acknowledged");
-            lock (seenAgain) seenAgain.AddRange(applied);
-            return Task.CompletedTask;
-        };
+        // Every type on one consumer: a lead's capture, activities and hand-off in one batch are decided in the order sent.
+        NurtureMessage[] events =
+        [
+            Captured("bus-3"), Did("bus-3", ActivityType.TrialStarted, 1), Did("bus-3", ActivityType.DemoRequested, 2),
+            new LeadAcceptedBySales { EventId = Id(), LeadId = "bus-3", OccurredAt = Now.AddMinutes(3) },
+        ];
+        foreach (var e in events) await _bus.Publish(e, e.GetType());
 
-        await _harness.Bus.Publish(Captured("bus-3"));
-
-        await Eventually.Until(() => Task.FromResult(Volatile.Read(ref failures)), n => n >= 2, what: "the redelivery");
-        Assert.True(Assert.Single(seenAgain).Duplicate);
-        Assert.Equal(1, await Count("SELECT COUNT(*) FROM lead_events WHERE lead_id = 'bus-3'"));
-        Assert.Equal(1, (await _provider.GetRequiredService<LeadStore>().LoadLeadAsync("bus-3"))!.Version);
+        await Eventually.Until(() => Count("SELECT COUNT(*) FROM lead_events WHERE lead_id = 'bus-3'"), n => n == events.Length, what: "the four events stored");
+        Assert.Equal(0, await Count("SELECT COUNT(*) FROM lead_events WHERE lead_id = 'bus-3' AND outcome LIKE 'late%'"));
+        Assert.Equal(LeadStage.Sal, (await _provider.GetRequiredService<LeadStore>().LoadLeadAsync("bus-3"))!.Lead.Stage);
     }
 
     [Fact]
     public async Task Should_keep_an_event_over_a_size_limit_in_the_rejected_table_and_send_it_to_the_error_queue()
     {
         var tooLong = Captured("bus-4", email: new string('a', 300) + "@example.com");
-        await _harness.Bus.Publish(tooLong);
-        await _harness.Bus.Publish(Captured("bus-5"));
+        await _bus.Publish(tooLong);
+        await _bus.Publish(Captured("bus-5"));
 
         await Eventually.Until(() => Count("SELECT COUNT(*) FROM leads WHERE lead_id = 'bus-5'"), n => n == 1, what: "the next event stored");
         await using var connection = await _database.OpenAsync();
         var reason = await connection.QuerySingleAsync<string>("SELECT reason FROM rejected_events");
         Assert.StartsWith("email:", reason, StringComparison.Ordinal);
         Assert.Equal(0, await Count("SELECT COUNT(*) FROM leads WHERE lead_id = 'bus-4'"));
-        Assert.True(await _harness.Sent.Any<LeadCaptured>(x => x.Context.Message.LeadId == "bus-4" && x.Context.DestinationAddress!.AbsolutePath.EndsWith("_error", StringComparison.Ordinal)));
+        Assert.Contains(_traffic.Sent, x => x is (LeadCaptured { LeadId: "bus-4" }, var to) && to.AbsolutePath.EndsWith("_error", StringComparison.Ordinal));
         Assert.Equal(1, Counter("nurture.events.rejected"));
     }
 
@@ -171,23 +150,62 @@ public sealed class When_events_arrive_on_the_bus : IAsyncLifetime, IDisposable
             new LeadErased { EventId = Id(), LeadId = leadId, OccurredAt = Now.AddMinutes(11) },
             new CampaignSpendRecorded { EventId = Id(), OccurredAt = Now, Channel = "webinar", Amount = 1000, Currency = "EUR", PeriodStart = new DateOnly(2026, 3, 1), PeriodEnd = new DateOnly(2026, 3, 31) },
         ];
-        foreach (var e in events) await _harness.Bus.Publish(e, e.GetType());
+        foreach (var e in events) await _bus.Publish(e, e.GetType());
 
         await Eventually.Until(() => Count("SELECT COUNT(*) FROM lead_events"), n => n == events.Length, what: "every event stored");
-        Assert.Equal(events.Select(e => e.GetType()).Distinct().Count(), (await ConsumedTypes()).Count);
+        Assert.Equal(events.Select(e => e.GetType()).Distinct().Count(), await Count("SELECT COUNT(DISTINCT type) FROM lead_events"));
         var lead = (await _provider.GetRequiredService<LeadStore>().LoadLeadAsync(leadId))!.Lead;
         Assert.Equal(LeadStage.Customer, lead.Stage);
         Assert.True(lead.Erased && lead.Unsubscribed);
         Assert.Equal(1, await Count("SELECT COUNT(*) FROM spend"));
         Assert.Equal(1, await Count("SELECT COUNT(*) FROM deals"));
     }
+}
 
-    private async Task<HashSet<Type>> ConsumedTypes()
+/// <summary>What a bus published and sent, seen through MassTransit's own observers.</summary>
+public sealed class BusTraffic : IPublishObserver, ISendObserver
+{
+    private readonly List<(object Message, Guid? MessageId)> _published = [];
+    private readonly List<(object Message, Uri To)> _sent = [];
+
+    /// <summary>Each published message with its message id.</summary>
+    public IReadOnlyList<(object Message, Guid? MessageId)> Published
     {
-        var types = new HashSet<Type>();
-        await foreach (var m in _harness.Consumed.SelectAsync(_ => true)) types.Add(m.MessageType);
-        return types;
+        get
+        {
+            lock (_published) return [.. _published];
+        }
     }
+
+    public IReadOnlyList<(object Message, Uri To)> Sent
+    {
+        get
+        {
+            lock (_sent) return [.. _sent];
+        }
+    }
+
+    public Task PostPublish<T>(PublishContext<T> context)
+        where T : class
+    {
+        lock (_published) _published.Add((context.Message, context.MessageId));
+        return Task.CompletedTask;
+    }
+
+    public Task PrePublish<T>(PublishContext<T> context) where T : class => Task.CompletedTask;
+
+    public Task PublishFault<T>(PublishContext<T> context, Exception exception) where T : class => Task.CompletedTask;
+
+    public Task PostSend<T>(SendContext<T> context)
+        where T : class
+    {
+        lock (_sent) _sent.Add((context.Message, context.DestinationAddress!));
+        return Task.CompletedTask;
+    }
+
+    public Task PreSend<T>(SendContext<T> context) where T : class => Task.CompletedTask;
+
+    public Task SendFault<T>(SendContext<T> context, Exception exception) where T : class => Task.CompletedTask;
 }
 
 /// <summary>The plain-JSON reader that publishers which are not .NET rely on.</summary>

@@ -9,7 +9,6 @@ using Microsoft.Extensions.DependencyInjection;
 using Nurture.Contracts;
 using Nurture.Core;
 using Nurture.Worker.Cli;
-using Nurture.Worker.Messaging;
 using Nurture.Worker.Storage;
 using Nurture.Worker.Tests.Storage;
 using RabbitMQ.Client;
@@ -88,16 +87,17 @@ public sealed class When_workers_consume_from_rabbitmq(Broker broker) : IClassFi
         var stream = events.Concat(events.Where((_, i) => i % 25 == 0)).OrderBy(_ => random.Next()).ToList();
         var a = await StartWorker(database);
         var b = await StartWorker(database);
-        long byA = 0, byB = 0;
-        a.Services.GetRequiredService<MessagingHooks>().AfterStored = applied => Add(ref byA, applied);
-        b.Services.GetRequiredService<MessagingHooks>().AfterStored = applied => Add(ref byB, applied);
+        using var countsA = new MeterCounts(a.Services);
+        using var countsB = new MeterCounts(b.Services);
+        long Handled(MeterCounts c) => c["nurture.events.processed"] + c["nurture.events.duplicated"];
 
         await PublishPlain(stream.Select(Plain));
 
         await Eventually.Until(() => database.CountAsync("SELECT COUNT(*) FROM lead_events"), n => n == events.Count, TimeSpan.FromMinutes(5), "all 10,000 events stored");
         await Eventually.Until(() => database.CountAsync("SELECT COUNT(*) FROM outbox WHERE published_at IS NULL"), n => n == 0, TimeSpan.FromMinutes(2), "the outbox published");
-        Assert.True(Interlocked.Read(ref byA) > 0 && Interlocked.Read(ref byB) > 0, $"both workers took part (a: {byA}, b: {byB})");
-        Assert.Equal(stream.Count, Interlocked.Read(ref byA) + Interlocked.Read(ref byB)); // every delivery acknowledged once, duplicates included
+        await Eventually.Until(() => Task.FromResult(Handled(countsA) + Handled(countsB)), n => n >= stream.Count, what: "every delivery counted");
+        Assert.True(Handled(countsA) > 0 && Handled(countsB) > 0, $"both workers took part (a: {Handled(countsA)}, b: {Handled(countsB)})");
+        Assert.Equal(stream.Count, Handled(countsA) + Handled(countsB)); // every delivery handled once, duplicates included
         Assert.True(await database.CountAsync("SELECT COUNT(*) FROM lead_events WHERE outcome LIKE 'late%'") > 0, "some events arrived after newer ones of their lead");
 
         var replay = Replay.Run(events, definition);
@@ -116,40 +116,25 @@ public sealed class When_workers_consume_from_rabbitmq(Broker broker) : IClassFi
         Assert.Equal(replay.Summary.Funnel.Select(f => (f.Stage, f.Reached)), funnel.Select(f => (f.Stage, f.Reached)));
     }
 
-    private static Task Add(ref long counter, IReadOnlyList<AppliedEvent> applied)
-    {
-        Interlocked.Add(ref counter, applied.Count);
-        return Task.CompletedTask;
-    }
-
     [SkippableFact]
-    public async Task Should_apply_once_an_event_sent_twice_and_a_batch_redelivered_after_its_commit()
+    public async Task Should_apply_once_an_event_sent_through_masstransit_and_again_as_plain_json()
     {
         broker.Require();
         var database = TestDatabase.Create(DatabaseProvider.Sqlite);
         var worker = await StartWorker(database);
-        var failures = 0;
-        var afterRedelivery = new List<AppliedEvent>();
-        worker.Services.GetRequiredService<MessagingHooks>().AfterStored = applied =>
-        {
-            if (!applied.Any(a => a.Event is LeadEvent { LeadId: "rd-1" })) return Task.CompletedTask;
-            if (Interlocked.Increment(ref failures) == 1) throw new TimeoutException("the worker died before it acknowledged");
-            lock (afterRedelivery) afterRedelivery.AddRange(applied);
-            return Task.CompletedTask;
-        };
+        using var counts = new MeterCounts(worker.Services);
         var captured = new LeadCaptured
         {
             EventId = Guid.NewGuid(), LeadId = "rd-1", OccurredAt = DateTimeOffset.UtcNow, Email = "rd@example.com", Source = "webinar", Consent = true,
         };
 
-        // Once through MassTransit (a .NET publisher, the MassTransit envelope) and once as plain JSON.
+        // Once through MassTransit (a .NET publisher, the MassTransit envelope) and twice as plain JSON, as a redelivery would.
         await worker.Services.GetRequiredService<IBus>().Publish(captured);
-        await Eventually.Until(() => Task.FromResult(Volatile.Read(ref failures)), n => n >= 2, what: "the redelivery after the failure");
-        await PublishPlain([Plain(captured)]);
+        await Eventually.Until(() => Task.FromResult(counts["nurture.events.processed"]), n => n == 1, what: "the event applied");
+        await PublishPlain([Plain(captured), Plain(captured)]);
 
-        await Eventually.Until(() => Task.FromResult(Volatile.Read(ref failures)), n => n >= 3, what: "the plain JSON copy");
-        Assert.All(afterRedelivery, a => Assert.True(a.Duplicate));
-        Assert.Equal(2, afterRedelivery.Count);
+        await Eventually.Until(() => Task.FromResult(counts["nurture.events.duplicated"]), n => n == 2, what: "both copies counted as duplicates");
+        Assert.Equal(1, counts["nurture.events.processed"]);
         Assert.Equal(1, await database.CountAsync("SELECT COUNT(*) FROM lead_events WHERE lead_id = 'rd-1'"));
         Assert.Equal(1, (await new LeadStore(database).LoadLeadAsync("rd-1"))!.Version);
     }
@@ -168,11 +153,21 @@ public sealed class When_workers_consume_from_rabbitmq(Broker broker) : IClassFi
 
         await Eventually.Until(() => database.CountAsync("SELECT COUNT(*) FROM leads WHERE lead_id = 'after-poison'"), n => n == 1, what: "the good event after the poison");
         await using var connection = await new ConnectionFactory { Uri = broker.Require() }.CreateConnectionAsync();
-        await using var channel = await connection.CreateChannelAsync();
         var errors = new List<(string Body, string Reason)>();
         await Eventually.Until(async () =>
         {
-            if (await channel.BasicGetAsync(_queue + "_error", autoAck: true) is { } got)
+            // The error queue appears with its first message: a channel asking for it before then is closed by the broker (404).
+            await using var channel = await connection.CreateChannelAsync();
+            BasicGetResult? got;
+            try
+            {
+                got = await channel.BasicGetAsync(_queue + "_error", autoAck: true);
+            }
+            catch (RabbitMQ.Client.Exceptions.OperationInterruptedException)
+            {
+                return errors.Count;
+            }
+            if (got is not null)
             {
                 var header = got.BasicProperties.Headers?["MT-Fault-Message"];
                 errors.Add((Encoding.UTF8.GetString(got.Body.Span), header is byte[] bytes ? Encoding.UTF8.GetString(bytes) : header?.ToString() ?? ""));

@@ -2,7 +2,9 @@ using System.Collections.Concurrent;
 using Dapper;
 using Nurture.Contracts;
 using Nurture.Core;
+using Nurture.Worker.Leads;
 using Nurture.Worker.Storage;
+using Nurture.Worker.Tests.Messaging;
 
 namespace Nurture.Worker.Tests.Storage;
 
@@ -31,12 +33,12 @@ public class When_workers_race_on_PostgreSQL
 
         await Task.WhenAll(Enumerable.Range(1, 4).Select(_ => Task.Run(async () =>
         {
-            while (await store.PublishOutboxAsync(50, async batch =>
+            var relay = $"relay-{Guid.NewGuid():N}";
+            while (await store.ClaimOutboxAsync(relay, 50, Now, TimeSpan.FromMinutes(2)) is { Count: > 0 } batch)
             {
-                await Task.Delay(5); // the broker's confirms, while the rows stay locked
+                await Task.Delay(5); // the broker's confirms, with no transaction open
                 foreach (var m in batch) published.Add(m.MessageId);
-            }, Now) > 0)
-            {
+                Assert.Equal(batch.Count, await store.MarkPublishedAsync(relay, batch.Select(m => m.Id).ToList(), Now));
             }
         })));
 
@@ -76,32 +78,21 @@ public class When_workers_race_on_PostgreSQL
     public async Task Should_land_two_writers_on_one_lead_the_second_retrying_after_the_version_conflict()
     {
         var database = TestDatabase.Create(DatabaseProvider.PostgreSql);
-        var setup = new LeadStore(database);
-        await setup.ApplyWithRetryAsync([Did("lead-1", ActivityType.WhitepaperDownloaded, 0)], _definition, Now);
+        await database.ApplyAsync(_definition, Now, Did("lead-1", ActivityType.WhitepaperDownloaded, 0));
 
-        // Writer A reads the lead, then waits while writer B reads, writes and commits; A's write then meets a newer version.
-        var bHasCommitted = new TaskCompletionSource();
-        var aHasRead = new TaskCompletionSource();
-        var aReads = 0;
-        var writerA = new LeadStore(database)
-        {
-            AfterLeadRead = async _ =>
-            {
-                if (Interlocked.Increment(ref aReads) > 1) return;
-                aHasRead.SetResult();
-                await bHasCommitted.Task;
-            },
-        };
-        var writerB = new LeadStore(database);
+        // Both writers read the lead at version 1 while the test holds its row; released, one writes first and the other
+        // meets a newer version, decides again and lands on top.
+        await using var holder = await database.OpenAsync();
+        await using var hold = await holder.BeginTransactionAsync();
+        await holder.ExecuteAsync("SELECT version FROM leads WHERE lead_id = 'lead-1' FOR UPDATE", transaction: hold);
+        var a = Task.Run(() => database.ApplyAsync(_definition, Now, Did("lead-1", ActivityType.WebinarRegistered, 1)));
+        var b = Task.Run(() => database.ApplyAsync(_definition, Now, Did("lead-1", ActivityType.PricingPageViewed, 2)));
+        await Eventually.Until(() => database.CountAsync("SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"),
+            n => n == 2, what: "both writers to wait on the lead's row");
+        await hold.CommitAsync();
+        await Task.WhenAll(a, b);
 
-        var a = Task.Run(() => writerA.ApplyWithRetryAsync([Did("lead-1", ActivityType.WebinarRegistered, 1)], _definition, Now));
-        await aHasRead.Task;
-        await writerB.ApplyAsync([Did("lead-1", ActivityType.PricingPageViewed, 2)], _definition, Now);
-        bHasCommitted.SetResult();
-        await a;
-
-        var lead = (await setup.LoadLeadAsync("lead-1"))!;
-        Assert.Equal(2, aReads); // read, conflict, read again
+        var lead = (await new LeadStore(database).LoadLeadAsync("lead-1"))!;
         Assert.Equal(3, lead.Version);
         Assert.Equal([ActivityType.WhitepaperDownloaded, ActivityType.WebinarRegistered, ActivityType.PricingPageViewed], lead.Lead.Activities.Keys.Order());
     }
@@ -114,9 +105,8 @@ public class When_workers_race_on_PostgreSQL
 
         var results = await Task.WhenAll(Enumerable.Range(0, 2).Select(_ => Task.Run(async () =>
         {
-            var store = new LeadStore(database);
             var applied = new List<AppliedEvent>();
-            foreach (var e in events) applied.AddRange(await store.ApplyWithRetryAsync([e], _definition, Now));
+            foreach (var e in events) applied.AddRange(await database.ApplyAsync(_definition, Now, e));
             return applied;
         })));
 
