@@ -4,8 +4,9 @@ using Nurture.Core;
 using Nurture.Worker;
 using Nurture.Worker.Cli;
 
-var root = new RootCommand("Nurture: turns lead events into MQL decisions, nurture emails and what an MQL is worth. With no command it runs the worker (--urls sets where HTTP listens; any setting can be given as --Section:Key=value).")
+var root = new RootCommand("Nurture: turns lead events into MQL decisions, nurture emails and what an MQL is worth. With no command (or `run`) it runs the worker; --urls sets where HTTP listens and any setting can be given as --Section:Key=value.")
 {
+    WorkerCommand.Create("run"),
     ReplayCommand.Create(),
     SampleCommand.Create(),
     DefinitionCommand.Create(),
@@ -15,13 +16,10 @@ var root = new RootCommand("Nurture: turns lead events into MQL decisions, nurtu
     ReportCommand.Create(),
     ForecastCommand.Create(),
     SimulateCommand.Create(),
+    HealthCommand.Create(),
 };
-
-// No command runs the worker. Options the worker's host understands (--urls, --Nurture:Bus:Transport=RabbitMq, ...) pass through.
-var feed = new Option<FileInfo?>("--feed") { Description = "Publish the events of this NDJSON file onto the bus once the worker runs (how events reach the in-memory bus)." };
-root.Options.Add(feed);
-root.TreatUnmatchedTokensAsErrors = false;
-root.SetAction((parse, cancel) => WorkerHost.RunAsync([.. parse.UnmatchedTokens], parse.GetValue(feed), cancel));
+// No command runs the worker, with the same options as `run`.
+WorkerCommand.AddTo(root);
 
 try
 {
@@ -35,10 +33,10 @@ try
         return 2;
     }
     // Every command takes settings as --Section:Key=value (as the worker does); anything else it does not know is a mistake.
-    var (settings, unknown) = Settings.SplitCommandLine(parse.UnmatchedTokens);
-    if (command != root && command.Name != "demo" && unknown.Count > 0)
+    var (settings, mistake) = StrictCommandLine.Check(parse, root);
+    if (mistake is not null)
     {
-        await Console.Error.WriteLineAsync($"{name}: unknown argument(s) {string.Join(" ", unknown.Select(u => $"'{u}'"))}. See `{name} --help`.");
+        await Console.Error.WriteLineAsync(mistake);
         return 2;
     }
     Settings.CommandLine = settings;

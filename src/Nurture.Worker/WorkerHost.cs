@@ -45,6 +45,8 @@ public static class WorkerHost
                 ["Logging:LogLevel:MassTransit"] = "Warning",
                 ["Logging:LogLevel:Microsoft.AspNetCore"] = "Warning",
                 ["Logging:LogLevel:Quartz"] = "Warning",
+                // A refused API key is answered (401 problem details); it is not news for the log.
+                ["Logging:LogLevel:Nurture.Worker.Api.ApiKeyAuthentication"] = "Warning",
                 // Start-up failures are reported by the command in one line with what to do; the host's stack trace only repeats them.
                 ["Logging:LogLevel:Microsoft.Extensions.Hosting.Internal.Host"] = "Critical",
             },
@@ -55,11 +57,19 @@ public static class WorkerHost
         var database = AddWorker(builder.Services, builder.Configuration);
         builder.Services.AddSingleton(ApiSettings.Load(builder.Configuration, database.DataFolder));
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.Converters.Add(new JsonStringEnumConverter()));
+        // Every error answer is RFC 9457 problem details; the API key is an authentication scheme; /openapi/v1.json describes it all.
+        builder.Services.AddProblemDetails();
+        ApiKeyAuthentication.AddTo(builder.Services);
+        builder.Services.AddNurtureOpenApi();
         services?.Invoke(builder.Services);
         // MassTransit adds its bus check with the "ready" tag; the database is the other half of ready.
         builder.Services.AddHealthChecks().AddCheck<DatabaseHealthCheck>("database", tags: ["ready"]);
 
         var app = builder.Build();
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
+        app.UseAuthentication();
+        app.UseAuthorization();
         app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false, ResponseWriter = WriteHealth });
         // Ready means able to take events now: a bus or database that is only Degraded (reconnecting) answers 503 too.
         app.MapHealthChecks("/health/ready", new HealthCheckOptions
@@ -71,6 +81,7 @@ public static class WorkerHost
         app.MapUnsubscribe();
         app.MapNurtureApi();
         app.MapPrometheusScrapingEndpoint("/metrics");
+        app.MapOpenApi("/openapi/{documentName}.json");
         return app;
     }
 
@@ -138,18 +149,12 @@ public static class WorkerHost
         await app.StartAsync(cancel);
         var bus = app.Services.GetRequiredService<BusSettings>();
         var definition = app.Services.GetRequiredService<Core.Definition>();
-        Console.Out.WriteLine($"""
-            Nurture worker running. Ctrl+C stops it.
-              database:   {database.Describe()}
-              bus:        {bus.Describe()}
-              definition: {definition.Name} {definition.Version}
-              email:      {app.Services.GetRequiredService<EmailSettings>().Describe()}
-              unsubscribe links: {app.Services.GetRequiredService<PublicAddress>().BaseUrl}unsubscribe/…
-              dashboard:  {string.Join(", ", app.Urls.Select(u => u + "/dashboard"))}
-              metrics:    {string.Join(", ", app.Urls.Select(u => u + "/metrics"))}
-              API:        POST {app.Urls.FirstOrDefault()}/api/events with X-Api-Key {ApiKeyHint(app.Services.GetRequiredService<ApiSettings>())}
-              health:     {string.Join(", ", app.Urls.Select(u => u + "/health/ready"))}
-            """);
+        // Through the logger, so Logging__Console__FormatterName=json gives JSON only.
+        WorkerLog.Running(app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Nurture.Worker"), database.Describe(), bus.Describe(), $"{definition.Name} {definition.Version}",
+            app.Services.GetRequiredService<EmailSettings>().Describe(), $"{app.Services.GetRequiredService<PublicAddress>().BaseUrl}unsubscribe/…",
+            string.Join(", ", app.Urls.Select(u => u + "/dashboard")), string.Join(", ", app.Urls.Select(u => u + "/metrics")),
+            $"POST {app.Urls.FirstOrDefault()}/api/events with X-Api-Key {ApiKeyHint(app.Services.GetRequiredService<ApiSettings>())}",
+            string.Join(", ", app.Urls.Select(u => u + "/health/ready")), string.Join(", ", app.Urls.Select(u => u + "/openapi/v1.json")));
         if (feed is not null) await FeedAsync(app, feed, cancel);
         await app.WaitForShutdownAsync(cancel);
         return 0;
@@ -170,13 +175,14 @@ public static class WorkerHost
         var before = metrics.Handled;
         var bus = app.Services.GetRequiredService<MassTransit.IBus>();
         foreach (var chunk in events.Chunk(500)) await Task.WhenAll(chunk.Select(e => bus.Publish(e, e.GetType(), cancel)));
-        Console.Out.WriteLine($"Fed {events.Count} events from {file.Name} onto the bus ({rejected.Count} unreadable lines kept in rejected_events).");
+        var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Nurture.Worker");
+        WorkerLog.Fed(log, events.Count, file.Name, rejected.Count);
         if (app.Services.GetRequiredService<BusSettings>().Transport != BusTransport.InMemory) return;
 
         var deadline = clock.GetUtcNow().AddMinutes(5);
         while (metrics.Handled - before < events.Count && clock.GetUtcNow() < deadline) await Task.Delay(100, cancel);
         var funnel = await store.ReadFunnelAsync(cancel);
-        Console.Out.WriteLine($"Handled {metrics.Handled - before} of them. Funnel (reached): " + string.Join(" → ", funnel.Select(f => $"{f.Stage} {f.Reached}")));
+        WorkerLog.Handled(log, metrics.Handled - before, string.Join(" → ", funnel.Select(f => $"{f.Stage} {f.Reached}")));
     }
 
     private static string ApiKeyHint(ApiSettings api) =>
@@ -191,6 +197,31 @@ public static class WorkerHost
             checks = report.Entries.ToDictionary(e => e.Key, e => new { status = e.Value.Status.ToString(), description = e.Value.Description ?? e.Value.Exception?.Message }),
         }));
     }
+}
+
+/// <summary>What the worker says at start-up and about a fed file, as log lines (plain or JSON, as Logging:Console says).</summary>
+internal static partial class WorkerLog
+{
+    [LoggerMessage(1, LogLevel.Information, """
+        Nurture worker running. Ctrl+C stops it.
+          database:   {Database}
+          bus:        {Bus}
+          definition: {Definition}
+          email:      {Email}
+          unsubscribe links: {Unsubscribe}
+          dashboard:  {Dashboard}
+          metrics:    {Metrics}
+          API:        {Api}
+          health:     {Health}
+          OpenAPI:    {OpenApi}
+        """)]
+    public static partial void Running(ILogger log, string database, string bus, string definition, string email, string unsubscribe, string dashboard, string metrics, string api, string health, string openApi);
+
+    [LoggerMessage(2, LogLevel.Information, "Fed {Events} events from {File} onto the bus ({Rejected} unreadable lines kept in rejected_events).")]
+    public static partial void Fed(ILogger log, int events, string file, int rejected);
+
+    [LoggerMessage(3, LogLevel.Information, "Handled {Handled} of them. Funnel (reached): {Funnel}")]
+    public static partial void Handled(ILogger log, long handled, string funnel);
 }
 
 /// <summary>Ready only when the database answers.</summary>

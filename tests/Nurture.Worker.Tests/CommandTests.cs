@@ -45,6 +45,47 @@ public class When_a_user_runs_the_commands
         Assert.True(a.RootElement.GetProperty("mqlValue").GetProperty("value").GetDecimal() > 0);
     }
 
+    [Theory]
+    [InlineData(new[] { "repaly", "samples/events.ndjson" }, "nurture: unknown command 'repaly'; did you mean replay?")]
+    [InlineData(new[] { "ingset" }, "did you mean ingest?")]
+    [InlineData(new[] { "--feeed", "samples/events.ndjson" }, "nurture: unknown option '--feeed'; did you mean --feed?")]
+    [InlineData(new[] { "run", "--url", "http://127.0.0.1:5999" }, "run: unknown option '--url'; did you mean --urls?")]
+    [InlineData(new[] { "ingest", "--bacth", "10" }, "ingest: unknown option '--bacth'; did you mean --batch?")]
+    [InlineData(new[] { "demo", "--leeds", "10" }, "demo: unknown option '--leeds'; did you mean --leads?")]
+    public async Task Should_refuse_a_mistyped_verb_or_option_with_exit_code_2_naming_the_one_meant_and_start_nothing(string[] args, string message)
+    {
+        var folder = Directory.CreateTempSubdirectory("nurture-typo-").FullName;
+
+        var result = await Run(folder, args);
+
+        Assert.Equal(2, result.Code);
+        Assert.Contains(message, result.Error, StringComparison.Ordinal);
+        Assert.Empty(result.Out);
+        Assert.Empty(Directory.GetFileSystemEntries(folder)); // no database, no key file: the worker never started
+    }
+
+    [Fact]
+    public async Task Should_show_progress_with_rate_and_time_left_on_stderr_while_stdout_stays_the_result()
+    {
+        var folder = Directory.CreateTempSubdirectory("nurture-progress-").FullName;
+
+        var sample = await Run(folder, "sample", "--leads", "2000");
+        var events = Path.Combine(folder, "events.ndjson");
+        await File.WriteAllTextAsync(events, sample.Out);
+        var ingest = await Run(folder, "ingest", events);
+
+        Assert.True(sample.Code == 0, sample.Error);
+        var lines = sample.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.All(lines, l => Assert.StartsWith("{\"type\":", l, StringComparison.Ordinal)); // events only on stdout
+        Assert.Matches($@"sample: +{lines.Length:N0}/{lines.Length:N0} events \(100 %\) +[\d,]+ events/s +done in \d+:\d\d", sample.Error);
+        Assert.True(ingest.Code == 0, ingest.Error);
+        using var json = JsonDocument.Parse(ingest.Out); // stdout is the JSON result alone
+        Assert.Equal(lines.Length, json.RootElement.GetProperty("applied").GetInt32());
+        var progress = ingest.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Contains(progress, l => Regex.IsMatch(l, @"^ingest: +[\d,]+/[\d,]+ events \(\d+ %\) +[\d,]+ events/s +\d+:\d\d left$"));
+        Assert.Matches($@"ingest: +{lines.Length:N0}/{lines.Length:N0} events \(100 %\) +[\d,]+ events/s +done in", progress[^1]);
+    }
+
     [Fact]
     public async Task Should_stop_with_the_setting_named_when_the_provider_is_wrong()
     {
@@ -136,7 +177,7 @@ public class When_a_user_runs_the_commands
         lock (output) return output.ToString();
     }
 
-    private static int FreePort()
+    internal static int FreePort()
     {
         using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
         listener.Start();
@@ -152,7 +193,7 @@ public class When_a_user_runs_the_commands
 
         Assert.True(result.Code == 0, result.Error);
         Assert.Contains("garden-landscaping business, a B2B software company and a solar installer", result.Out, StringComparison.Ordinal);
-        Assert.Matches(@"day +40/40 +events +(\d+)/\1 ", result.Out); // every generated event handled
+        Assert.Matches(@"demo: +([\d,]+)/\1 events \(100 %\).*done in .*day +40/40", result.Error); // every generated event handled, shown on stderr
         Assert.Contains("MQL value: ", result.Out, StringComparison.Ordinal);
         Assert.Contains("/dashboard", result.Out, StringComparison.Ordinal);
         var mail = Path.Combine(folder, "nurture-demo", "mail");

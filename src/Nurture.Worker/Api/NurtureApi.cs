@@ -1,6 +1,7 @@
 using System.Text;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.OpenApi;
 using Microsoft.AspNetCore.Routing;
 using Nurture.Contracts;
 using Nurture.Core;
@@ -20,11 +21,22 @@ public static class NurtureApi
 {
     public static void MapNurtureApi(this IEndpointRouteBuilder app)
     {
-        app.MapPost("/api/events", PostEventsAsync).AddEndpointFilter(RequireKey).DisableAntiforgery();
-        app.MapGet("/api/leads/{id}", GetLeadAsync).AddEndpointFilter(RequireKey);
+        app.MapPost("/api/events", PostEventsAsync).RequireAuthorization(ApiKeyAuthentication.WriteEvents).DisableAntiforgery()
+            .WithName("PostEvents").WithTags("Events").WithSummary("Store lead events")
+            .WithDescription("One event (application/json) or many (NDJSON). Stored before the 202; a known event id counts as a duplicate, so posting again is safe.")
+            .Produces<EventsAccepted>(StatusCodes.Status202Accepted).ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status401Unauthorized)
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable).AddOpenApiOperationTransformer(NurtureOpenApi.EventsRequest);
+        app.MapGet("/api/leads/{id}", GetLeadAsync).RequireAuthorization(ApiKeyAuthentication.ReadLeads)
+            .WithName("GetLead").WithTags("Leads").WithSummary("One lead: stage, score with its explanation, history, transitions and emails")
+            .Produces(StatusCodes.Status200OK, contentType: "application/json").ProducesProblem(StatusCodes.Status401Unauthorized).ProducesProblem(StatusCodes.Status404NotFound)
+            .AddOpenApiOperationTransformer(NurtureOpenApi.LeadExample);
         app.MapGet("/api/funnel", async (LeadStore store, Definition definition, TimeProvider clock, CancellationToken cancel) =>
-            Results.Ok(await FunnelReport.ReadAsync(store, definition, clock.GetUtcNow(), cancel)));
-        app.MapGet("/dashboard", () => Results.Content(Dashboard.Value, "text/html; charset=utf-8"));
+            Results.Ok(await FunnelReport.ReadAsync(store, definition, clock.GetUtcNow(), cancel)))
+            .WithName("GetFunnel").WithTags("Funnel").WithSummary("The funnel, conversion and MQL value per source (aggregates only: what the dashboard reads)")
+            .Produces<FunnelReport>().AddOpenApiOperationTransformer(NurtureOpenApi.FunnelExample);
+        app.MapGet("/dashboard", () => Results.Content(Dashboard.Value, "text/html; charset=utf-8"))
+            .WithName("GetDashboard").WithTags("Funnel").WithSummary("The dashboard page").Produces(StatusCodes.Status200OK, contentType: "text/html")
+            .AddOpenApiOperationTransformer(NurtureOpenApi.DashboardExample);
     }
 
     private static readonly Lazy<string> Dashboard = new(() =>
@@ -33,18 +45,6 @@ public static class NurtureApi
         using var reader = new StreamReader(stream);
         return reader.ReadToEnd();
     });
-
-    private static async ValueTask<object?> RequireKey(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
-    {
-        var settings = context.HttpContext.RequestServices.GetService(typeof(ApiSettings)) as ApiSettings;
-        var presented = context.HttpContext.Request.Headers["X-Api-Key"].FirstOrDefault();
-        if (settings is null || !settings.Accepts(presented))
-        {
-            return Results.Json(new { error = presented is null ? "X-Api-Key: missing; send the API key (Nurture:Api:Key) in this header." : "X-Api-Key: not the API key." },
-                statusCode: StatusCodes.Status401Unauthorized);
-        }
-        return await next(context);
-    }
 
     /// <summary>
     /// All or nothing per request: any line that does not read gets its own error (line and field) and nothing is stored.
@@ -77,15 +77,15 @@ public static class NurtureApi
         catch (Exception e) when (LeadEventHandler.MayPass(e))
         {
             // Batches before this one are committed; sending the request again is safe (event ids make it idempotent).
-            return Results.Json(new { error = "database: not available just now. Send the request again; events already stored count as duplicates." }, statusCode: StatusCodes.Status503ServiceUnavailable);
+            return Problem(StatusCodes.Status503ServiceUnavailable, "database: not available just now. Send the request again; events already stored count as duplicates.");
         }
         if (applied.Any(a => a.Refused is not null))
         {
             // The good events are stored; the refused ones are named (and kept in rejected_events).
-            return Results.BadRequest(new
+            return Problem(StatusCodes.Status400BadRequest, "Some events were refused; the others are stored (see accepted).", new Dictionary<string, object?>
             {
-                errors = applied.Where(a => a.Refused is not null).Select(a => new { eventId = a.Event.EventId, reason = a.Refused }).ToList(),
-                accepted = applied.Where(a => !a.Duplicate && a.Refused is null).Select(a => a.Event.EventId).ToList(),
+                ["errors"] = applied.Where(a => a.Refused is not null).Select(a => new { eventId = a.Event.EventId, reason = a.Refused }).ToList(),
+                ["accepted"] = applied.Where(a => !a.Duplicate && a.Refused is null).Select(a => a.Event.EventId).ToList(),
             });
         }
         return Results.Accepted(value: new
@@ -95,7 +95,21 @@ public static class NurtureApi
         });
     }
 
-    private static IResult Invalid(IReadOnlyList<EventError> errors) => Results.BadRequest(new { errors });
+    private static IResult Invalid(List<EventError> errors) =>
+        Problem(StatusCodes.Status400BadRequest, errors.Count == 1 ? Where(errors[0]) : $"{errors.Count} lines could not be read; nothing was stored. First: {Where(errors[0])}", errors);
+
+    /// <summary>
+    /// Every error answer: RFC 9457 problem details (application/problem+json). Errors about the body list each line at fault
+    /// with its field in "errors" (line 0: the body as a whole).
+    /// </summary>
+    internal static IResult Problem(int status, string detail, IReadOnlyList<EventError>? errors = null) => Results.Problem(
+        detail: detail,
+        statusCode: status,
+        extensions: errors is null ? null : new Dictionary<string, object?> { ["errors"] = errors.Select(e => new { line = e.Line, field = e.Reason.Split(':')[0], reason = e.Reason }).ToList() });
+
+    internal static IResult Problem(int status, string detail, Dictionary<string, object?> extensions) => Results.Problem(detail: detail, statusCode: status, extensions: extensions);
+
+    private static string Where(EventError error) => error.Line == 0 ? error.Reason : $"line {error.Line}: {error.Reason}";
 
     private static async Task<(string Body, bool TooLarge)> ReadBodyAsync(HttpRequest request, int max, CancellationToken cancel)
     {
@@ -131,7 +145,7 @@ public static class NurtureApi
 
     private static async Task<IResult> GetLeadAsync(string id, LeadStore store, Definition definition, TimeProvider clock, CancellationToken cancel)
     {
-        if (await store.LoadLeadAsync(id, cancel) is not { } stored) return Results.NotFound(new { error = $"id: no lead '{id}'." });
+        if (await store.LoadLeadAsync(id, cancel) is not { } stored) return Problem(StatusCodes.Status404NotFound, $"id: no lead '{id}'.");
         var lead = stored.Lead;
         var now = clock.GetUtcNow();
         var score = Scoring.Score(lead, now, definition);

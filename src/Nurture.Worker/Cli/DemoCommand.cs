@@ -27,14 +27,16 @@ public static class DemoCommand
         var seed = new Option<int>("--seed") { Description = "Same seed, same leads.", DefaultValueFactory = _ => 7 };
         var folder = new Option<string>("--folder") { Description = "Where the demo keeps its database and emails (started afresh each run).", DefaultValueFactory = _ => "nurture-demo" };
         var exit = new Option<bool>("--exit") { Description = "Stop when the story is told instead of keeping the dashboard up." };
+        var urls = new Option<string?>("--urls") { Description = "Where the demo's dashboard and API listen.", DefaultValueFactory = _ => null };
         var command = new Command("demo", "The whole job on an accelerated clock: 90 days of leads for three businesses through the real pipeline, then the funnel, MQL value and the emails.")
         {
-            leads, days, seconds, seed, folder, exit,
+            leads, days, seconds, seed, folder, exit, urls,
         };
+        // Settings (--Section:Key=value) arrive as unmatched tokens; StrictCommandLine checks that nothing else does.
         command.TreatUnmatchedTokensAsErrors = false;
         command.SetAction((parse, cancel) => RunAsync(
             Math.Max(3, parse.GetValue(leads)), Math.Clamp(parse.GetValue(days), 1, 365), Math.Clamp(parse.GetValue(seconds), 1, 3600), parse.GetValue(seed),
-            Path.GetFullPath(parse.GetValue(folder)!), parse.GetValue(exit), [.. parse.UnmatchedTokens], cancel));
+            Path.GetFullPath(parse.GetValue(folder)!), parse.GetValue(exit), WorkerCommand.HostArguments(parse.GetValue(urls)), cancel));
         return command;
     }
 
@@ -87,7 +89,7 @@ public static class DemoCommand
 
         var next = 0;
         var lastShown = DateTime.MinValue;
-        var interactive = !Console.IsOutputRedirected;
+        using var progress = new Progress("demo", events.Count, "events");
         while (true)
         {
             var now = clock.GetUtcNow();
@@ -103,10 +105,10 @@ public static class DemoCommand
                 while (metrics.Handled < next && DateTime.UtcNow < caughtUp) await Task.Delay(20, cancel);
                 clock.Go();
             }
-            if (DateTime.UtcNow - lastShown > TimeSpan.FromSeconds(interactive ? 0.25 : 3) || now >= end)
+            if (DateTime.UtcNow - lastShown > TimeSpan.FromSeconds(0.25) || now >= end)
             {
                 lastShown = DateTime.UtcNow;
-                await ShowProgressAsync(store, metrics, now, start, days, next, interactive, cancel);
+                progress.Report(metrics.Handled, await ProgressAsync(store, now, start, days, cancel));
             }
             if (now >= end && next >= events.Count) break;
             await Task.Delay(100, cancel);
@@ -119,8 +121,8 @@ public static class DemoCommand
         var scheduler = await app.Services.GetRequiredService<Quartz.ISchedulerFactory>().GetScheduler(cancel);
         await scheduler.PauseAll(cancel);
         await Task.Delay(TimeSpan.FromSeconds(1.5), cancel); // a dispatch round under way finishes
-        await ShowProgressAsync(store, metrics, clock.GetUtcNow(), start, days, events.Count, interactive, cancel);
-        if (interactive) Console.Out.WriteLine();
+        progress.Report(metrics.Handled);
+        progress.Done(await ProgressAsync(store, clock.GetUtcNow(), start, days, cancel));
 
         var report = await FunnelReport.ReadAsync(store, definition, clock.GetUtcNow(), cancel);
         var mail = Path.Combine(folder, "mail");
@@ -173,15 +175,14 @@ public static class DemoCommand
         }
     }
 
-    private static async Task ShowProgressAsync(LeadStore store, NurtureMetrics metrics, DateTimeOffset now, DateTimeOffset start, int days, int published, bool interactive, CancellationToken cancel)
+    /// <summary>Where the story is, beside the events count: the simulated day and the funnel so far.</summary>
+    private static async Task<string> ProgressAsync(LeadStore store, DateTimeOffset now, DateTimeOffset start, int days, CancellationToken cancel)
     {
         var funnel = await store.ReadFunnelAsync(cancel);
         var steps = await store.CountStepsAsync(cancel);
         var day = Math.Min(days, (int)Math.Ceiling((now - start).TotalDays));
-        var line = string.Create(CultureInfo.InvariantCulture,
-            $"day {day,3}/{days}  events {metrics.Handled,5}/{published,-5}  leads {funnel[0].Reached,4}  MQLs {funnel[1].Reached,4}  SQLs {funnel[3].Reached,4}  customers {funnel[4].Reached,4}  emails sent {steps.GetValueOrDefault("sent"),5}");
-        if (interactive) Console.Out.Write("\r" + line);
-        else Console.Out.WriteLine(line);
+        return string.Create(CultureInfo.InvariantCulture,
+            $"day {day,3}/{days}  leads {funnel[0].Reached,4}  MQLs {funnel[1].Reached,4}  SQLs {funnel[3].Reached,4}  customers {funnel[4].Reached,4}  emails sent {steps.GetValueOrDefault("sent"),5}");
     }
 }
 

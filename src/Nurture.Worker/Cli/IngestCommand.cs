@@ -37,12 +37,15 @@ public static class IngestCommand
             foreach (var line in rejected) await store.RecordRejectedAsync("ingest", $"line {line.Line}: {line.Reason}", "", now, cancel);
 
             int applied = 0, duplicates = 0;
+            using var progress = new Progress("ingest", messages.Count, "events");
             foreach (var chunk in messages.Chunk(Math.Max(1, parse.GetValue(batch))))
             {
                 var results = await handler.HandleNowAsync(chunk, "ingest", cancel, mode);
                 applied += results.Count(r => !r.Duplicate);
                 duplicates += results.Count(r => r.Duplicate);
+                progress.Advance(chunk.Length);
             }
+            progress.Done();
 
             // As of now, like `report` and the API: MQLs count for the close rate once the sales cycle has passed since.
             var cohorts = await store.ReadCohortsAsync(now.AddDays(-definition.Value.SalesCycleDays), cancel);

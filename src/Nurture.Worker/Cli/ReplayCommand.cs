@@ -25,7 +25,10 @@ public static class ReplayCommand
             var definition = DefinitionSettings.Load(DefinitionSettings.FromFile(parse.GetValue(settings)?.FullName));
             var file = parse.GetValue(events);
             using var reader = OpenEvents(file);
-            var (messages, rejected) = await ReadAsync(reader, cancel);
+            using var progress = ReadingProgress("replay", file);
+            var (messages, rejected) = await ReadAsync(reader, cancel, progress);
+            progress?.Report(progress.Total);
+            progress?.Done($"{messages.Count:N0} events read; replaying");
             var result = Replay.Run(messages, definition, parse.GetValue(now));
             var output = new
             {
@@ -45,14 +48,23 @@ public static class ReplayCommand
 
     public sealed record RejectedLine(int Line, string Reason);
 
-    public static async Task<(List<NurtureMessage> Events, List<RejectedLine> Rejected)> ReadAsync(TextReader reader, CancellationToken cancel)
+    /// <summary>Files from this size on show how far reading them is (on standard error).</summary>
+    public const long BigFile = 1024 * 1024;
+
+    /// <summary>Progress over reading a big events file, in KiB; none for standard input or a small file.</summary>
+    public static Progress? ReadingProgress(string what, FileInfo? file) =>
+        file is { Exists: true, Length: >= BigFile } ? new Progress(what, file.Length / 1024, "KiB") : null;
+
+    public static async Task<(List<NurtureMessage> Events, List<RejectedLine> Rejected)> ReadAsync(TextReader reader, CancellationToken cancel, Progress? progress = null)
     {
         var messages = new List<NurtureMessage>();
         var rejected = new List<RejectedLine>();
         var number = 0;
+        var stream = (reader as StreamReader)?.BaseStream;
         while (await reader.ReadLineAsync(cancel) is { } line)
         {
             number++;
+            if (progress is not null && stream is { CanSeek: true } && number % 1000 == 0) progress.Report(stream.Position / 1024);
             if (string.IsNullOrWhiteSpace(line)) continue;
             if (EventJson.TryParse(line, out var message, out var error)) messages.Add(message);
             else rejected.Add(new RejectedLine(number, error));

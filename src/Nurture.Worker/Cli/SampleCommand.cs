@@ -19,7 +19,14 @@ public static class SampleCommand
             if (count < 1) throw new ArgumentException("--leads must be at least 1.");
             var events = SampleLeads.Generate(count, parse.GetValue(seed), parse.GetValue(start), Math.Max(1, parse.GetValue(days)), Core.DefaultDefinition.Create());
             using var stdout = new StreamWriter(Console.OpenStandardOutput()) { NewLine = "\n" };
-            foreach (var e in events) stdout.WriteLine(EventJson.Write(e));
+            using var progress = new Progress("sample", events.Count, "events");
+            foreach (var e in events)
+            {
+                stdout.WriteLine(EventJson.Write(e));
+                progress.Advance();
+            }
+            stdout.Flush();
+            progress.Done();
             return 0;
         });
         return command;

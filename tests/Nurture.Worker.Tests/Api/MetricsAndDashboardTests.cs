@@ -49,9 +49,11 @@ public partial class When_dashboards_read_what_nurture_emits
     [GeneratedRegex(@"^(?<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?<labels>[^}]*)\})? (?<value>\S+)")]
     private static partial Regex SampleLine();
 
-    private static async Task<(int Code, string Output)> Tool(string file, string arguments, string? input = null)
+    private static async Task<(int Code, string Output)> Tool(string file, string arguments, string? input = null, string? folder = null)
     {
-        var start = new ProcessStartInfo(file, arguments) { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = input is not null };
+        var start = new ProcessStartInfo(file, arguments) { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = input is not null, WorkingDirectory = folder ?? "" };
+        start.Environment.Remove("Nurture__Database__Provider");
+        start.Environment.Remove("ConnectionStrings__Nurture");
         using var process = Process.Start(start)!;
         if (input is not null)
         {
@@ -131,6 +133,135 @@ public partial class When_dashboards_read_what_nurture_emits
 
     [GeneratedRegex(@"\bnurture_[a-z_]+\b")]
     private static partial Regex MetricName();
+
+    /// <summary>
+    /// Two worker processes on one database both export the database-wide gauges; a real Prometheus scrapes both, and every
+    /// panel query of the Grafana dashboard must still give the database's true figures, once, with the currency from the label.
+    /// </summary>
+    [SkippableFact]
+    public async Task Should_give_the_true_totals_in_every_grafana_query_when_two_workers_share_one_database()
+    {
+        var prometheus = Which("prometheus");
+        Skip.If(prometheus is null, "Prometheus (Debian's prometheus package) is not installed; ./test.sh installs it.");
+        var folder = Directory.CreateTempSubdirectory("nurture-two-workers-").FullName;
+        var worker = typeof(Nurture.Worker.Storage.LeadStore).Assembly.Location;
+        var (ingested, ingestOutput) = await Tool("dotnet", $"{worker} ingest {Path.Combine(Root, "samples", "events.ndjson")}", folder: folder);
+        Assert.True(ingested == 0, ingestOutput);
+        var ports = new[] { When_a_user_runs_the_commands.FreePort(), When_a_user_runs_the_commands.FreePort(), When_a_user_runs_the_commands.FreePort() };
+        var processes = new List<Process>();
+        try
+        {
+            foreach (var port in ports[..2])
+            {
+                // The jobs (decay, dispatch) stay off so the database holds still while the figures are compared.
+                processes.Add(Start("dotnet", [worker, "--urls", $"http://127.0.0.1:{port}", "--Nurture:Metrics:RefreshSeconds=1", "--Nurture:Schedule:Enabled=false"], folder));
+            }
+            using var first = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{ports[0]}") };
+            foreach (var port in ports[..2])
+            {
+                using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+                await Eventually.Until(() => Scrape(http), s => s.Contains("nurture_leads{", StringComparison.Ordinal), TimeSpan.FromMinutes(3), $"the worker on port {port} to export the funnel gauges");
+            }
+            using var funnel = JsonDocument.Parse(await first.GetStringAsync("/api/funnel"));
+            var leadsPerStage = funnel.RootElement.GetProperty("leadsPerStage").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetDouble());
+            var reached = funnel.RootElement.GetProperty("funnel").EnumerateArray().ToDictionary(s => s.GetProperty("stage").GetString()!, s => s.GetProperty("reached").GetDouble());
+            var mqlValue = funnel.RootElement.GetProperty("mqlValue");
+
+            var config = Path.Combine(folder, "prometheus.yml");
+            await File.WriteAllTextAsync(config, $$"""
+                global:
+                  scrape_interval: 1s
+                scrape_configs:
+                  - job_name: nurture
+                    static_configs:
+                      - targets: ["127.0.0.1:{{ports[0]}}", "127.0.0.1:{{ports[1]}}"]
+                """);
+            processes.Add(Start(prometheus!, [$"--config.file={config}", $"--storage.tsdb.path={Path.Combine(folder, "tsdb")}", $"--web.listen-address=127.0.0.1:{ports[2]}"], folder));
+            using var api = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{ports[2]}") };
+            await Eventually.Until(() => Query(api, "count(nurture_leads{stage=\"Lead\"})"), r => r.Count == 1 && r[0].Value == 2, TimeSpan.FromMinutes(2), "Prometheus to scrape both workers");
+
+            // What the dashboard used to ask: every database-wide figure twice.
+            Assert.Equal(2 * leadsPerStage.Values.Sum(), (await Query(api, "sum(nurture_leads)")).Single().Value);
+
+            using var dashboard = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(Root, "deploy", "grafana", "dashboards", "nurture.json")));
+            var targets = dashboard.RootElement.GetProperty("panels").EnumerateArray()
+                .SelectMany(p => p.GetProperty("targets").EnumerateArray().Select(t => (Panel: p.GetProperty("title").GetString()!, Expr: t.GetProperty("expr").GetString()!, Legend: t.GetProperty("legendFormat").GetString()!)))
+                .ToList();
+            foreach (var (panel, expr, _) in targets)
+            {
+                var result = await Query(api, expr);
+                // One series per figure: no worker's copy shows as a series of its own.
+                Assert.All(result, r => Assert.False(r.Labels.ContainsKey("instance"), $"{panel}: {expr} keeps one series per worker"));
+                var keys = result.Select(r => string.Join(",", r.Labels.OrderBy(l => l.Key, StringComparer.Ordinal).Select(l => $"{l.Key}={l.Value}"))).ToList();
+                Assert.True(keys.Count == keys.Distinct().Count(), $"{panel}: {expr} gives the same series twice");
+            }
+            var leads = await Query(api, Expr(targets, "Leads per stage now"));
+            Assert.Equal(leadsPerStage.Where(p => p.Value > 0).OrderBy(p => p.Key, StringComparer.Ordinal), leads.Select(r => KeyValuePair.Create(r.Labels["stage"], r.Value)).Where(p => p.Value > 0).OrderBy(p => p.Key, StringComparer.Ordinal));
+            Assert.Equal(240, leads.Sum(r => r.Value));
+            var funnelPanel = await Query(api, Expr(targets, "Funnel: leads that reached each stage"));
+            Assert.Equal(reached.OrderBy(p => p.Key, StringComparer.Ordinal), funnelPanel.Select(r => KeyValuePair.Create(r.Labels["stage"], r.Value)).OrderBy(p => p.Key, StringComparer.Ordinal));
+            var value = (await Query(api, Expr(targets, "MQL value (all sources)"))).Single();
+            Assert.Equal(mqlValue.GetProperty("value").GetDouble(), value.Value, 2);
+            // The currency is the metric's label, and the panel shows it from there (no unit fixed to one currency).
+            Assert.Equal(mqlValue.GetProperty("currency").GetString(), value.Labels["currency"]);
+            Assert.All(targets.Where(t => t.Expr.Contains("nurture_mql_value", StringComparison.Ordinal)), t => Assert.Contains("{{currency}}", t.Legend, StringComparison.Ordinal));
+            Assert.DoesNotContain("currencyEUR", dashboard.RootElement.GetRawText(), StringComparison.Ordinal);
+        }
+        finally
+        {
+            foreach (var process in processes)
+            {
+                process.Kill(entireProcessTree: true);
+                await process.WaitForExitAsync();
+                process.Dispose();
+            }
+        }
+    }
+
+    private static string Expr(List<(string Panel, string Expr, string Legend)> targets, string panel) =>
+        targets.First(t => t.Panel.StartsWith(panel, StringComparison.Ordinal)).Expr;
+
+    private static async Task<string> Scrape(HttpClient http)
+    {
+        try
+        {
+            return await http.GetStringAsync("/metrics");
+        }
+        catch (HttpRequestException)
+        {
+            return "";
+        }
+    }
+
+    private static async Task<List<(Dictionary<string, string> Labels, double Value)>> Query(HttpClient prometheus, string expr)
+    {
+        try
+        {
+            using var json = JsonDocument.Parse(await prometheus.GetStringAsync("/api/v1/query?query=" + Uri.EscapeDataString(expr)));
+            return json.RootElement.GetProperty("data").GetProperty("result").EnumerateArray()
+                .Select(r => (r.GetProperty("metric").EnumerateObject().Where(l => l.Name != "__name__").ToDictionary(l => l.Name, l => l.Value.GetString()!),
+                    double.Parse(r.GetProperty("value")[1].GetString()!, CultureInfo.InvariantCulture)))
+                .ToList();
+        }
+        catch (HttpRequestException)
+        {
+            return [];
+        }
+    }
+
+    private static Process Start(string file, string[] args, string folder)
+    {
+        var start = new ProcessStartInfo(file) { WorkingDirectory = folder, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in args) start.ArgumentList.Add(arg);
+        start.Environment.Remove("Nurture__Database__Provider");
+        start.Environment.Remove("ConnectionStrings__Nurture");
+        var process = Process.Start(start)!;
+        process.OutputDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, _) => { };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return process;
+    }
 
     [SkippableFact]
     public async Task Should_render_the_dashboard_in_headless_chromium_with_the_funnel_numbers_visible()
