@@ -21,6 +21,7 @@ using Nurture.Worker.Scheduling;
 using Nurture.Worker.Messaging;
 using Nurture.Worker.Metrics;
 using Nurture.Worker.Storage;
+using Nurture.Worker.Webhooks;
 
 namespace Nurture.Worker;
 
@@ -62,6 +63,8 @@ public static class WorkerHost
         app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false, ResponseWriter = WriteHealth });
         app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = c => c.Tags.Contains("ready"), ResponseWriter = WriteHealth });
         app.MapUnsubscribe();
+        app.MapClickTracking();
+        app.MapWebhookApi();
         app.MapNurtureApi();
         app.MapPrometheusScrapingEndpoint("/metrics");
         return app;
@@ -114,7 +117,12 @@ public static class WorkerHost
             .AddSingleton(tokens)
             .AddSingleton(sp => NurtureMailer.For(email, sp.GetRequiredService<ILoggerFactory>()))
             .AddSingleton(sp => new PublicAddress(email.PublicUrl, sp.GetService<IServer>()))
+            .AddSingleton(SenderIdentity.Load(configuration, email, definition))
+            .AddSingleton(ClickSettings.Load(configuration))
+            .AddSingleton(ClickTokens.From(email, database.DataFolder))
+            .AddSingleton<MailComposer>()
             .AddSingleton<NurtureDispatch>()
+            .AddSingleton(WebhookSettings.Load(configuration)).AddSingleton<WebhookStore>().AddSingleton<WebhookMetrics>().AddHostedService<WebhookDeliverer>()
             .AddNurtureBus(bus, testHarness)
             .AddNurtureSchedule(schedule, email);
         return database;

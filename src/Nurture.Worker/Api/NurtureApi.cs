@@ -35,7 +35,7 @@ public static class NurtureApi
         return reader.ReadToEnd();
     });
 
-    private static async ValueTask<object?> RequireKey(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
+    internal static async ValueTask<object?> RequireKey(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
     {
         var settings = context.HttpContext.RequestServices.GetService(typeof(ApiSettings)) as ApiSettings;
         var presented = context.HttpContext.Request.Headers["X-Api-Key"].FirstOrDefault();

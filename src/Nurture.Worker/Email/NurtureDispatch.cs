@@ -13,8 +13,8 @@ namespace Nurture.Worker.Email;
 /// cap, conditions, exit), renders, sends, and records each send with the next step in one transaction.
 /// </summary>
 public sealed class NurtureDispatch(
-    LeadStore store, Definition definition, NurtureTemplates templates, NurtureMailer mailer, UnsubscribeTokens tokens,
-    EmailSettings settings, PublicAddress address, TimeProvider clock, NurtureMetrics metrics, ILogger<NurtureDispatch> log)
+    LeadStore store, Definition definition, MailComposer composer, NurtureMailer mailer,
+    EmailSettings settings, TimeProvider clock, NurtureMetrics metrics, ILogger<NurtureDispatch> log)
 {
     /// <summary>Who holds a claim: this process.</summary>
     public string Claimer { get; init; } = $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid().ToString("N")[..8]}";
@@ -103,30 +103,8 @@ public sealed class NurtureDispatch(
         return await store.IsSuppressedAsync(email, cancel) ? "address suppressed (unsubscribed or bounced)" : null;
     }
 
-    private MimeMessage Compose(ClaimedStep step, Lead lead, DateTimeOffset now)
-    {
-        var unsubscribe = address.Unsubscribe(tokens.Create(lead.Id));
-        var email = templates.Render(step.Template, lead, unsubscribe, settings.From, step.Track, step.Step);
-        var message = new MimeMessage
-        {
-            // One id per lead and step, whichever worker sends it and however often: receivers can drop a resend.
-            MessageId = $"nurture.{LeadStore.StepKey(step):N}@{settings.From.Domain}",
-            Subject = email.Subject,
-            Date = now,
-            Body = new BodyBuilder { TextBody = email.Text, HtmlBody = email.Html }.ToMessageBody(),
-        };
-        message.From.Add(settings.From);
-        var to = MailboxAddress.Parse(lead.Profile.Email!);
-        to.Name = DisplayName(lead.Profile);
-        message.To.Add(to);
-        message.Headers.Add("List-Unsubscribe", $"<{unsubscribe}>");
-        message.Headers.Add("List-Unsubscribe-Post", "List-Unsubscribe=One-Click");
-        return message;
-    }
-
-    /// <summary>The recipient's name on one line; MimeKit encodes it, so lead data cannot start a header.</summary>
-    private static string DisplayName(LeadProfile profile) =>
-        string.Join(' ', $"{profile.FirstName} {profile.LastName}".Split(['\r', '\n', ' ', '\t'], StringSplitOptions.RemoveEmptyEntries));
+    private MimeMessage Compose(ClaimedStep step, Lead lead, DateTimeOffset now) =>
+        composer.Compose(lead, step.Track, step.Step, step.Template, LeadStore.StepKey(step), now);
 
     private async Task RecordAsync(ClaimedStep step, Lead lead, MimeMessage message, SendResult result, CancellationToken cancel)
     {
