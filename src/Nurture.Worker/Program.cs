@@ -15,6 +15,7 @@ var root = new RootCommand("Nurture: turns lead events into MQL decisions, nurtu
     ReportCommand.Create(),
     ForecastCommand.Create(),
     SimulateCommand.Create(),
+    PreviewCommand.Create(),
 };
 
 // No command runs the worker. Options the worker's host understands (--urls, --Nurture:Bus:Transport=RabbitMq, ...) pass through.
