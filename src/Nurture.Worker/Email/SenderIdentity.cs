@@ -1,4 +1,4 @@
-using System.Net;
+using System.Text.Encodings.Web;
 using Microsoft.Extensions.Configuration;
 using MimeKit;
 using Nurture.Core;
@@ -13,6 +13,9 @@ namespace Nurture.Worker.Email;
 /// </summary>
 public sealed record SenderIdentity
 {
+    // Escapes what HTML needs and leaves umlauts readable (ß stays ß).
+    private static readonly HtmlEncoder Html = HtmlEncoder.Create(System.Text.Unicode.UnicodeRanges.All);
+
     public MailboxAddress? ReplyTo { get; init; }
     /// <summary>The From display name per track name; tracks not named use the From setting's name.</summary>
     public IReadOnlyDictionary<string, string> SenderNames { get; init; } = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
@@ -84,9 +87,9 @@ public sealed record SenderIdentity
     {
         if (!HasFooter) return "";
         var parts = new List<string>();
-        if (Company is not null) parts.Add($"<strong>{WebUtility.HtmlEncode(Company)}</strong>");
-        if (PostalAddress is not null) parts.Add(string.Join("<br>", AddressLines().Select(WebUtility.HtmlEncode)));
-        if (ImpressumUrl is not null) parts.Add($"""<a href="{WebUtility.HtmlEncode(ImpressumUrl.ToString())}" style="color:#555555;">{(language == "de" ? "Impressum" : "Legal notice (Impressum)")}</a>""");
+        if (Company is not null) parts.Add($"<strong>{Html.Encode(Company)}</strong>");
+        if (PostalAddress is not null) parts.Add(string.Join("<br>", AddressLines().Select(l => Html.Encode(l))));
+        if (ImpressumUrl is not null) parts.Add($"""<a href="{Html.Encode(ImpressumUrl.ToString())}" style="color:#555555;">{(language == "de" ? "Impressum" : "Legal notice (Impressum)")}</a>""");
         return $"""<div class="nurture-footer" style="max-width:600px;margin:0 auto;padding:12px;font-family:Arial,Helvetica,sans-serif;font-size:12px;line-height:1.5;color:#777777;text-align:center;">{string.Join("<br>", parts)}</div>""";
     }
 
