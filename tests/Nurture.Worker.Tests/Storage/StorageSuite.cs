@@ -285,7 +285,7 @@ public abstract class StorageSuite(DatabaseProvider provider)
 
         var applied = database.Migrate();
 
-        Assert.Equal([$"{Provider}.0002_rejected_events.sql", $"{Provider}.0003_mql_value_snapshots.sql", $"{Provider}.0004_time_in_stage.sql"], applied);
+        Assert.Equal([$"{Provider}.0002_rejected_events.sql", $"{Provider}.0003_mql_value_snapshots.sql", $"{Provider}.0004_time_in_stage.sql", $"{Provider}.0009_webhook_deliveries.sql"], applied);
         Assert.NotNull(await Store(database).LoadLeadAsync("lead-old"));
         await Store(database).RecordRejectedAsync("bus", "why", "{}", Now);
     }
