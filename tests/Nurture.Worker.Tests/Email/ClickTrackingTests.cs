@@ -180,6 +180,33 @@ public partial class When_a_lead_clicks_a_link_in_a_nurture_email
         Assert.Contains("required when sending over SMTP", error.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Should_track_opens_only_when_asked_and_then_record_emailOpened_once()
+    {
+        using var smtp = new TestSmtpServer();
+        var (plain, plainMessage) = await SentAsync(smtp);
+        await plain.DisposeAsync();
+        using var smtp2 = new TestSmtpServer();
+        await using var rig = await MailRig.StartAsync(smtp2, more: new Dictionary<string, string?> { ["Nurture:Email:TrackOpens"] = "true" });
+        await rig.Apply(MailRig.Captured(Lead, MailRig.Monday, "anna@softwarehaus.example"));
+        Assert.Equal(1, await rig.Dispatch.DispatchDueAsync());
+        var html = Assert.Single(smtp2.Messages).HtmlBody!;
+        var image = OpenImage().Match(html).Value;
+        rig.Clock.Advance(TimeSpan.FromMinutes(2));
+
+        using var browser = Browser();
+        using var first = await browser.GetAsync(image);
+        using var second = await browser.GetAsync(image);
+
+        Assert.DoesNotContain("/o/", plainMessage.HtmlBody, StringComparison.Ordinal); // off by default
+        Assert.Equal("image/gif", first.Content.Headers.ContentType!.MediaType);
+        Assert.Equal(1, (await rig.Store.LoadLeadAsync(Lead))!.Lead.Activities[ActivityType.EmailOpened]);
+        Assert.Equal(1, await ClickEvents(rig));
+    }
+
+    [GeneratedRegex(@"http://127\.0\.0\.1:\d+/o/[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+")]
+    private static partial Regex OpenImage();
+
     [GeneratedRegex(@"http://127\.0\.0\.1:\d+/r/[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+")]
     private static partial Regex TrackedLink();
 }
