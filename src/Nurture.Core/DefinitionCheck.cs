@@ -62,6 +62,7 @@ internal static class DefinitionCheck
                 {
                     if (string.IsNullOrWhiteSpace(link.Text)) Add($"{at}:Links:{k}:Text", "is empty; a call to action says what the reader gets.");
                     if (!Uri.TryCreate(link.Url, UriKind.Absolute, out var url) || url.Scheme is not ("http" or "https")) Add($"{at}:Links:{k}:Url", $"'{link.Url}' is not an absolute http(s) URL.");
+                    else if (link.Url.Length > 2000) Add($"{at}:Links:{k}:Url", "is longer than 2000 characters (it is kept with every click).");
                 }
             }
         }
