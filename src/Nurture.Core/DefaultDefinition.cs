@@ -8,6 +8,10 @@ namespace Nurture.Core;
 /// </summary>
 public static class DefaultDefinition
 {
+    /// <summary>A call to action in English and German.</summary>
+    private static StepLink Link(string english, string german, string url) =>
+        new() { Text = english, Texts = new(StringComparer.OrdinalIgnoreCase) { ["de"] = german }, Url = url };
+
     public static Definition Create() => new()
     {
         Name = "Shared MQL definition",
@@ -73,9 +77,9 @@ public static class DefaultDefinition
                     Name = "garden", Industries = ["landscaping"],
                     Steps =
                     [
-                        new() { DelayDays = 0, Template = "garden-welcome" },
-                        new() { DelayDays = 3, Template = "garden-ideas" },
-                        new() { DelayDays = 7, Template = "garden-consultation", Condition = new() { NotDone = "formSubmitted" } },
+                        new() { DelayDays = 0, Template = "garden-welcome", Links = [Link("See our garden projects", "Unsere Gartenprojekte ansehen", "https://example.com/garden/projects")] },
+                        new() { DelayDays = 3, Template = "garden-ideas", Links = [Link("Browse garden ideas", "Gartenideen entdecken", "https://example.com/garden/ideas")] },
+                        new() { DelayDays = 7, Template = "garden-consultation", Condition = new() { NotDone = "formSubmitted" }, Links = [Link("Book a free consultation", "Kostenlose Beratung buchen", "https://example.com/garden/consultation")] },
                     ],
                 },
                 new()
@@ -83,10 +87,10 @@ public static class DefaultDefinition
                     Name = "software", Industries = ["software"],
                     Steps =
                     [
-                        new() { DelayDays = 0, Template = "software-welcome" },
-                        new() { DelayDays = 2, Template = "software-tutorials" },
-                        new() { DelayDays = 5, Template = "software-webinar", Condition = new() { NotDone = "webinarAttended" } },
-                        new() { DelayDays = 9, Template = "software-demo", Condition = new() { MinimumScore = 30 } },
+                        new() { DelayDays = 0, Template = "software-welcome", Links = [Link("Start your free trial", "Kostenlos testen", "https://example.com/software/trial")] },
+                        new() { DelayDays = 2, Template = "software-tutorials", Links = [Link("Watch the tutorials", "Zu den Tutorials", "https://example.com/software/tutorials")] },
+                        new() { DelayDays = 5, Template = "software-webinar", Condition = new() { NotDone = "webinarAttended" }, Links = [Link("Register for the webinar", "Zum Webinar anmelden", "https://example.com/software/webinar"), Link("See the pricing", "Preise ansehen", "https://example.com/software/pricing")] },
+                        new() { DelayDays = 9, Template = "software-demo", Condition = new() { MinimumScore = 30 }, Links = [Link("Book a demo", "Demo vereinbaren", "https://example.com/software/demo")] },
                     ],
                 },
                 new()
@@ -94,9 +98,9 @@ public static class DefaultDefinition
                     Name = "solar", Industries = ["solar"],
                     Steps =
                     [
-                        new() { DelayDays = 0, Template = "solar-welcome" },
-                        new() { DelayDays = 3, Template = "solar-comparison" },
-                        new() { DelayDays = 7, Template = "solar-calculator", Condition = new() { NotDone = "calculatorRequested" } },
+                        new() { DelayDays = 0, Template = "solar-welcome", Links = [Link("How solar pays off", "So rechnet sich Solar", "https://example.com/solar/guide")] },
+                        new() { DelayDays = 3, Template = "solar-comparison", Links = [Link("Download the product comparison", "Produktvergleich herunterladen", "https://example.com/solar/comparison")] },
+                        new() { DelayDays = 7, Template = "solar-calculator", Condition = new() { NotDone = "calculatorRequested" }, Links = [Link("Calculate your savings", "Ersparnis berechnen", "https://example.com/solar/calculator")] },
                     ],
                 },
                 new()
@@ -104,8 +108,8 @@ public static class DefaultDefinition
                     Name = "default",
                     Steps =
                     [
-                        new() { DelayDays = 0, Template = "welcome" },
-                        new() { DelayDays = 5, Template = "value" },
+                        new() { DelayDays = 0, Template = "welcome", Links = [Link("Visit our website", "Zu unserer Website", "https://example.com/")] },
+                        new() { DelayDays = 5, Template = "value", Links = [Link("Talk to us", "Sprechen Sie mit uns", "https://example.com/contact")] },
                     ],
                 },
             ],

@@ -109,6 +109,20 @@ public sealed class TrackStep
     /// <summary>Template key; files are templates/{key}.{language}.html and .txt.</summary>
     public string Template { get; set; } = "";
     public StepCondition? Condition { get; set; }
+    /// <summary>The step's calls to action, placed by its templates; each goes out as a signed, tracked redirect.</summary>
+    public List<StepLink> Links { get; set; } = [];
+}
+
+/// <summary>A call to action: what the link says and where it leads.</summary>
+public sealed class StepLink
+{
+    /// <summary>The link text, used for languages not in <see cref="Texts"/>.</summary>
+    public string Text { get; set; } = "";
+    /// <summary>The link text per language ("de", "en"), where it differs from <see cref="Text"/>.</summary>
+    public Dictionary<string, string> Texts { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+    public string Url { get; set; } = "";
+
+    public string TextIn(string language) => Texts.TryGetValue(language, out var text) && !string.IsNullOrWhiteSpace(text) ? text : Text;
 }
 
 public sealed class NurtureTrack

@@ -58,6 +58,12 @@ internal static class DefinitionCheck
                 if (step.DelayDays < 0 || double.IsNaN(step.DelayDays)) Add($"{at}:DelayDays", $"({step.DelayDays}) must be zero or positive.");
                 if (step.Condition?.Done is { } done && !Activities.TryParse(done, out _)) Add($"{at}:Condition:Done", $"'{done}' is not a known activity type.");
                 if (step.Condition?.NotDone is { } notDone && !Activities.TryParse(notDone, out _)) Add($"{at}:Condition:NotDone", $"'{notDone}' is not a known activity type.");
+                foreach (var (k, link) in step.Links.Index())
+                {
+                    if (string.IsNullOrWhiteSpace(link.Text)) Add($"{at}:Links:{k}:Text", "is empty; a call to action says what the reader gets.");
+                    if (!Uri.TryCreate(link.Url, UriKind.Absolute, out var url) || url.Scheme is not ("http" or "https")) Add($"{at}:Links:{k}:Url", $"'{link.Url}' is not an absolute http(s) URL.");
+                    else if (link.Url.Length > 2000) Add($"{at}:Links:{k}:Url", "is longer than 2000 characters (it is kept with every click).");
+                }
             }
         }
         if (n.Tracks.GroupBy(t => t.Name, StringComparer.OrdinalIgnoreCase).FirstOrDefault(g => g.Count() > 1) is { } dup) Add("Nurture:Tracks", $"name '{dup.Key}' more than once.");

@@ -73,6 +73,10 @@ public static class Lifecycle
                 step.Requalify(at);
                 break;
 
+            case LeadActivityRecorded a when Clicks.ByMachine(a):
+                step.Ignore("machine click (link scanner or prefetch): kept in the history, not scored");
+                break;
+
             case LeadActivityRecorded a:
                 step.Lead = step.Lead with
                 {

@@ -17,6 +17,7 @@ var root = new RootCommand("Nurture: turns lead events into MQL decisions, nurtu
     ForecastCommand.Create(),
     SimulateCommand.Create(),
     HealthCommand.Create(),
+    PreviewCommand.Create(),
 };
 // No command runs the worker, with the same options as `run`.
 WorkerCommand.AddTo(root);

@@ -22,6 +22,7 @@ using Nurture.Worker.Scheduling;
 using Nurture.Worker.Messaging;
 using Nurture.Worker.Metrics;
 using Nurture.Worker.Storage;
+using Nurture.Worker.Webhooks;
 
 namespace Nurture.Worker;
 
@@ -79,6 +80,8 @@ public static class WorkerHost
             ResultStatusCodes = { [HealthStatus.Degraded] = StatusCodes.Status503ServiceUnavailable },
         });
         app.MapUnsubscribe();
+        app.MapClickTracking();
+        app.MapWebhookApi();
         app.MapNurtureApi();
         app.MapPrometheusScrapingEndpoint("/metrics");
         app.MapOpenApi("/openapi/{documentName}.json");
@@ -133,7 +136,12 @@ public static class WorkerHost
             .AddSingleton(tokens)
             .AddSingleton(sp => NurtureMailer.For(email, sp.GetRequiredService<ILoggerFactory>()))
             .AddSingleton(sp => new PublicAddress(email.PublicUrl, sp.GetService<IServer>()))
+            .AddSingleton(SenderIdentity.Load(configuration, email, definition))
+            .AddSingleton(ClickSettings.Load(configuration))
+            .AddSingleton(ClickTokens.From(email, database.DataFolder))
+            .AddSingleton<MailComposer>()
             .AddSingleton<NurtureDispatch>()
+            .AddSingleton(WebhookSettings.Load(configuration)).AddSingleton<WebhookStore>().AddSingleton<WebhookMetrics>().AddHostedService<WebhookDeliverer>()
             .AddNurtureBus(bus)
             .AddNurtureSchedule(schedule, email);
         return database;

@@ -26,6 +26,8 @@ public class When_marketing_and_sales_write_a_definition
         { "Nurture:Definition:Value:PriorCloseRate: (20) is a rate", d => d.Value.PriorCloseRate = 20 },
         { "Nurture:Definition:Qualification:MinimumFit: (500) is unreachable", d => d.Qualification.MinimumFit = 500 },
         { "Nurture:Definition:Scoring:Activities:demoRequested:Cap: (10) is below the points", d => d.Scoring.Activities["demoRequested"].Cap = 10 },
+        { "Nurture:Definition:Nurture:Tracks:1:Steps:2:Links:0:Url: 'javascript:alert(1)' is not an absolute http(s) URL", d => d.Nurture.Tracks[1].Steps[2].Links[0].Url = "javascript:alert(1)" },
+        { "Nurture:Definition:Nurture:Tracks:0:Steps:0:Links:0:Text: is empty", d => d.Nurture.Tracks[0].Steps[0].Links[0].Text = " " },
     };
 
     [Theory]

@@ -55,8 +55,16 @@ public static class DemoCommand
         var definition = DefinitionSettings.Load(Settings.Load());
         var events = SampleLeads.Generate(leadCount, seed, start, days, definition).Where(e => e.OccurredAt <= end).ToList();
 
+        // Sales' side: a CRM-like receiver for the signed hand-off webhooks.
+        await using var sales = await DemoWebhookReceiver.StartAsync(cancel);
+        using var readers = new DemoRecipients(Path.Combine(folder, "mail"), seed);
         await using var app = WorkerHost.Build(hostArgs, c => c.AddInMemoryCollection(new Dictionary<string, string?>
         {
+            ["Nurture:Webhooks:Subscriptions:0:Name"] = "demo-crm",
+            ["Nurture:Webhooks:Subscriptions:0:Url"] = sales.Url,
+            ["Nurture:Webhooks:Subscriptions:0:Events:0"] = "LeadHandedToSales",
+            ["Nurture:Webhooks:Subscriptions:0:Secret"] = sales.Secret,
+            ["Nurture:Webhooks:PollSeconds"] = "1",
             ["ConnectionStrings:Nurture"] = $"Data Source={Path.Combine(folder, "nurture-demo.db")}",
             ["Nurture:Database:Provider"] = "Sqlite",
             ["Nurture:Bus:Transport"] = "InMemory",
@@ -90,6 +98,8 @@ public static class DemoCommand
         var next = 0;
         var lastShown = DateTime.MinValue;
         using var progress = new Progress("demo", events.Count, "events");
+        var interactive = !Console.IsOutputRedirected;
+        sales.Print = line => Console.Out.WriteLine(interactive ? "\r" + line.PadRight(118) : line);
         while (true)
         {
             var now = clock.GetUtcNow();
@@ -111,6 +121,7 @@ public static class DemoCommand
                 progress.Report(metrics.Handled, await ProgressAsync(store, now, start, days, cancel));
             }
             if (now >= end && next >= events.Count) break;
+            await readers.ReadNewAsync(cancel);
             await Task.Delay(100, cancel);
         }
 
@@ -134,6 +145,8 @@ public static class DemoCommand
 
             Where to look next
               the emails:    {mail} ({emails} .eml files; open any with a mail program)
+              the clicks:    {readers.ByPeople} by readers (emailClicked, scored), {readers.ByMachines} by link scanners (HEAD: recorded as machine clicks, not scored)
+              the hand-off:  {sales.Valid} of {sales.Received} signed LeadHandedToSales webhooks verified by the demo's receiver ({sales.Url}); log: curl -H "X-Api-Key: …" {url}/api/webhooks/deliveries
               the dashboard: {url}/dashboard
               the funnel:    curl {url}/api/funnel
               one lead:      curl -H "X-Api-Key: $(cat {Path.Combine(folder, api.KeyFile.Length > 0 ? Path.GetFileName(api.KeyFile) : "nurture-api.key")})" {url}/api/leads/lead-00001

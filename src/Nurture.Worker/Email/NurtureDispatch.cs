@@ -19,8 +19,8 @@ namespace Nurture.Worker.Email;
 /// without spending their attempts; <see cref="WaitForServerAsync"/> probes until it answers.
 /// </summary>
 public sealed partial class NurtureDispatch(
-    LeadStore store, Leads.LeadEventHandler handler, Definition definition, NurtureTemplates templates, NurtureMailer mailer, UnsubscribeTokens tokens,
-    EmailSettings settings, PublicAddress address, TimeProvider clock, NurtureMetrics metrics, ILogger<NurtureDispatch> log)
+    LeadStore store, Leads.LeadEventHandler handler, Definition definition, MailComposer composer, NurtureMailer mailer,
+    EmailSettings settings, TimeProvider clock, NurtureMetrics metrics, ILogger<NurtureDispatch> log)
 {
     /// <summary>Passes over steps put back after a broken connection, within one call of <see cref="DispatchAllDueAsync"/>.</summary>
     private const int Passes = 3;
@@ -187,30 +187,8 @@ public sealed partial class NurtureDispatch(
         return suppressed ? "address suppressed (unsubscribed or bounced)" : null;
     }
 
-    private MimeMessage Compose(ClaimedStep step, Lead lead, DateTimeOffset now)
-    {
-        var unsubscribe = address.Unsubscribe(tokens.Create(lead.Id));
-        var email = templates.Render(step.Template, lead, unsubscribe, settings.From, step.Track, step.Step);
-        var message = new MimeMessage
-        {
-            // One id per lead and step, whichever worker sends it and however often: receivers can drop a resend.
-            MessageId = $"nurture.{LeadStore.StepKey(step):N}@{settings.From.Domain}",
-            Subject = email.Subject,
-            Date = now,
-            Body = new BodyBuilder { TextBody = email.Text, HtmlBody = email.Html }.ToMessageBody(),
-        };
-        message.From.Add(settings.From);
-        var to = MailboxAddress.Parse(lead.Profile.Email!);
-        to.Name = DisplayName(lead.Profile);
-        message.To.Add(to);
-        message.Headers.Add("List-Unsubscribe", $"<{unsubscribe}>");
-        message.Headers.Add("List-Unsubscribe-Post", "List-Unsubscribe=One-Click");
-        return message;
-    }
-
-    /// <summary>The recipient's name on one line; MimeKit encodes it, so lead data cannot start a header.</summary>
-    private static string DisplayName(LeadProfile profile) =>
-        string.Join(' ', $"{profile.FirstName} {profile.LastName}".Split(['\r', '\n', ' ', '\t'], StringSplitOptions.RemoveEmptyEntries));
+    private MimeMessage Compose(ClaimedStep step, Lead lead, DateTimeOffset now) =>
+        composer.Compose(lead, step.Track, step.Step, step.Template, LeadStore.StepKey(step), now);
 
     private async Task RecordAsync(ClaimedStep step, Lead lead, MimeMessage message, SendResult result, Round round)
     {

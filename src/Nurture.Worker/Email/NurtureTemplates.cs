@@ -51,9 +51,9 @@ public sealed class NurtureTemplates
     public int Count => _templates.Count;
 
     /// <summary>Renders a step for a lead; the lead's language if there are templates for it, else the default language.</summary>
-    public RenderedEmail Render(string template, Lead lead, string unsubscribeUrl, MimeKit.MailboxAddress sender, string track, int step)
+    public RenderedEmail Render(string template, Lead lead, string unsubscribeUrl, MimeKit.MailboxAddress sender, string track, int step, IReadOnlyList<EmailLink>? links = null)
     {
-        var language = Language(lead.Profile.Language);
+        var language = LanguageFor(lead.Profile.Language);
         if (!_templates.TryGetValue((template, language), out var parts) && !_templates.TryGetValue((template, _defaultLanguage), out parts))
         {
             throw new TemplateException($"No template '{template}' is loaded; the definition and the templates folder disagree.");
@@ -70,11 +70,14 @@ public sealed class NurtureTemplates
         context.SetValue("unsubscribeUrl", unsubscribeUrl);
         context.SetValue("track", track);
         context.SetValue("step", step);
+        // The step's calls to action: {% for link in links %}<a href="{{ link.url }}">{{ link.text }}</a>{% endfor %}
+        context.SetValue("links", (links ?? []).Select(l => new Dictionary<string, object> { ["text"] = l.Text, ["url"] = l.Url }).ToList());
         var subject = OneLine(parts.Subject.Render(context, NullEncoder.Default));
         return new RenderedEmail(subject, parts.Text.Render(context, NullEncoder.Default).Trim() + "\n", parts.Html.Render(context, Html));
     }
 
-    private string Language(string? language)
+    /// <summary>The language an email to a lead is written in: the lead's, if there are templates for it, else the default.</summary>
+    public string LanguageFor(string? language)
     {
         var two = language is { Length: >= 2 } ? language[..2].ToLowerInvariant() : _defaultLanguage;
         return _templates.Keys.Any(k => k.Language == two) ? two : _defaultLanguage;

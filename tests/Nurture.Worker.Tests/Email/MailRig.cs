@@ -66,6 +66,11 @@ public sealed class MailRig : IAsyncDisposable
             settings["Nurture:Email:Smtp:Host"] = "127.0.0.1";
             settings["Nurture:Email:Smtp:Port"] = port.ToString(System.Globalization.CultureInfo.InvariantCulture);
             settings["Nurture:Email:Smtp:UseStartTls"] = "false";
+            // Required when sending over SMTP.
+            settings["Nurture:Email:ReplyTo"] = "Vertrieb <sales@nurture.example>";
+            settings["Nurture:Email:Footer:Company"] = "Nurture Test GmbH";
+            settings["Nurture:Email:Footer:Address"] = "Musterstraße 1, 10115 Berlin, Deutschland";
+            settings["Nurture:Email:Footer:ImpressumUrl"] = "https://nurture.example/impressum";
         }
         foreach (var (key, value) in more ?? new Dictionary<string, string?>()) settings[key] = value;
         var app = WorkerHost.Build(["--urls", "http://127.0.0.1:0"], c => c.AddInMemoryCollection(settings), s => s.AddSingleton<TimeProvider>(clock));

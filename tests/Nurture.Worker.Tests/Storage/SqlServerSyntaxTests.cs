@@ -25,7 +25,7 @@ public partial class When_SQL_Server_is_not_at_hand
         {
             data.Add($"SqlDialect.{property.Name}", (string)property.GetValue(dialect)!);
         }
-        foreach (var type in new[] { typeof(StoreSql), typeof(NurtureSql), typeof(ReportSql) })
+        foreach (var type in new[] { typeof(StoreSql), typeof(NurtureSql), typeof(ReportSql), typeof(Nurture.Worker.Webhooks.WebhookSql), typeof(Nurture.Worker.Webhooks.WebhookSqlServerSql) })
         {
             foreach (var field in type.GetFields(BindingFlags.Public | BindingFlags.Static).Where(f => f.IsLiteral))
             {

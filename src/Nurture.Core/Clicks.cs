@@ -1,0 +1,29 @@
+using Nurture.Contracts;
+
+namespace Nurture.Core;
+
+/// <summary>
+/// Clicks on the links of nurture emails. Link scanners and prefetchers click too: their clicks are recorded with the
+/// property <c>machine=true</c> and count for nothing (no points, no engagement), so only people qualify a lead.
+/// </summary>
+public static class Clicks
+{
+    public const string Machine = "machine";
+
+    public static bool ByMachine(LeadActivityRecorded activity) =>
+        activity.Properties is { } p && p.TryGetValue(Machine, out var value) && string.Equals(value, "true", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>
+    /// Whether a click looks like a machine's: a HEAD request, a click within <paramref name="afterDelivery"/> of the
+    /// email going out, or another link of the same email clicked within <paramref name="burst"/> of this one.
+    /// </summary>
+    public static string? MachineReason(bool head, DateTimeOffset sentAt, DateTimeOffset clickedAt, IEnumerable<(int Link, DateTimeOffset At)> otherClicksOfTheEmail,
+        int link, TimeSpan afterDelivery, TimeSpan burst)
+    {
+        if (head) return "HEAD request";
+        if (clickedAt - sentAt < afterDelivery) return $"clicked within {afterDelivery.TotalSeconds:0} s of delivery";
+        return otherClicksOfTheEmail.Any(c => c.Link != link && (clickedAt - c.At).Duration() <= burst)
+            ? $"another link of the email clicked within {burst.TotalSeconds:0.#} s"
+            : null;
+    }
+}
