@@ -1,5 +1,4 @@
 using System.Data.Common;
-using System.Text;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
@@ -56,7 +55,7 @@ public static class NurtureApi
     {
         var (body, tooLarge) = await ReadBodyAsync(request, settings.MaxBodyBytes, cancel);
         if (tooLarge) return Invalid([new EventError(0, $"body: larger than {settings.MaxBodyBytes} bytes; send fewer events per request (NDJSON batches).")]);
-        if (string.IsNullOrWhiteSpace(body)) return Invalid([new EventError(0, "body: empty; send one event as JSON, or several as NDJSON (one event per line).")]);
+        if (body.AsSpan().Trim(" \t\r\n"u8).IsEmpty) return Invalid([new EventError(0, "body: empty; send one event as JSON, or several as NDJSON (one event per line).")]);
 
         var (events, errors) = Parse(body, request.ContentType);
         if (errors.Count > 0)
@@ -88,34 +87,35 @@ public static class NurtureApi
 
     private static IResult Invalid(IReadOnlyList<EventError> errors) => Results.BadRequest(new { errors });
 
-    private static async Task<(string Body, bool TooLarge)> ReadBodyAsync(HttpRequest request, int max, CancellationToken cancel)
+    private static async Task<(byte[] Body, bool TooLarge)> ReadBodyAsync(HttpRequest request, int max, CancellationToken cancel)
     {
-        if (request.ContentLength > max) return ("", true);
+        if (request.ContentLength > max) return ([], true);
         using var buffer = new MemoryStream();
         var chunk = new byte[81920];
         int read;
         while ((read = await request.Body.ReadAsync(chunk, cancel)) > 0)
         {
-            if (buffer.Length + read > max) return ("", true);
+            if (buffer.Length + read > max) return ([], true);
             buffer.Write(chunk, 0, read);
         }
-        return (Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length), false);
+        return (buffer.ToArray(), false);
     }
 
-    /// <summary>application/json: one event (it may span lines); anything else: NDJSON, one event per non-empty line.</summary>
-    internal static (List<NurtureMessage> Events, List<EventError> Errors) Parse(string body, string? contentType)
+    /// <summary>application/json: one event (it may span lines); anything else: NDJSON, one event per non-empty line. Bytes go to EventJson's reader as they came.</summary>
+    internal static (List<NurtureMessage> Events, List<EventError> Errors) Parse(byte[] body, string? contentType)
     {
         var events = new List<NurtureMessage>();
         var errors = new List<EventError>();
         var single = contentType?.StartsWith("application/json", StringComparison.OrdinalIgnoreCase) == true;
-        var lines = single ? [body] : body.Split('\n');
-        for (var i = 0; i < lines.Length; i++)
+        ReadOnlyMemory<byte> rest = body;
+        for (var number = 1; !rest.IsEmpty || number == 1; number++)
         {
-            var line = lines[i].Trim();
-            if (line.Length == 0) continue;
-            if (!EventJson.TryParse(line, out var e, out var error)) errors.Add(new EventError(i + 1, error));
-            else if (!EventJson.Incoming.Contains(e.GetType())) errors.Add(new EventError(i + 1, $"type: '{e.GetType().Name}' is an event Nurture publishes, not one it consumes."));
-            else events.Add(e);
+            var end = single ? -1 : rest.Span.IndexOf((byte)'\n');
+            var line = (end < 0 ? rest : rest[..end]).Span.Trim(" \t\r"u8);
+            rest = end < 0 ? ReadOnlyMemory<byte>.Empty : rest[(end + 1)..];
+            if (line.IsEmpty) continue;
+            if (EventJson.TryParseIncoming(line, out var e, out var error)) events.Add(e);
+            else errors.Add(new EventError(number, error));
         }
         return (events, errors);
     }

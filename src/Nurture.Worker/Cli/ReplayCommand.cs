@@ -45,24 +45,42 @@ public static class ReplayCommand
 
     public sealed record RejectedLine(int Line, string Reason);
 
+    /// <summary>
+    /// NDJSON through EventJson's reader of every way in, line by line. A file or standard input is read as bytes, so
+    /// invalid UTF-8 and a byte-order mark are judged by that reader exactly as on the bus and over HTTP.
+    /// </summary>
     public static async Task<(List<NurtureMessage> Events, List<RejectedLine> Rejected)> ReadAsync(TextReader reader, CancellationToken cancel)
     {
         var messages = new List<NurtureMessage>();
         var rejected = new List<RejectedLine>();
-        var number = 0;
-        while (await reader.ReadLineAsync(cancel) is { } line)
+        void Read(ReadOnlySpan<byte> line, int number)
         {
-            number++;
-            if (string.IsNullOrWhiteSpace(line)) continue;
-            if (EventJson.TryParse(line, out var message, out var error)) messages.Add(message);
+            line = line.Trim(" \t\r"u8);
+            if (line.IsEmpty) return;
+            if (EventJson.TryParseIncoming(line, out var message, out var error)) messages.Add(message);
             else rejected.Add(new RejectedLine(number, error));
         }
+        if (reader is StreamReader { BaseStream: var stream })
+        {
+            using var buffer = new MemoryStream();
+            await stream.CopyToAsync(buffer, cancel);
+            ReadOnlyMemory<byte> rest = buffer.GetBuffer().AsMemory(0, (int)buffer.Length);
+            for (var number = 1; !rest.IsEmpty; number++)
+            {
+                var end = rest.Span.IndexOf((byte)'\n');
+                Read((end < 0 ? rest : rest[..end]).Span, number);
+                rest = end < 0 ? ReadOnlyMemory<byte>.Empty : rest[(end + 1)..];
+            }
+            return (messages, rejected);
+        }
+        var n = 0;
+        while (await reader.ReadLineAsync(cancel) is { } text) Read(System.Text.Encoding.UTF8.GetBytes(text), ++n);
         return (messages, rejected);
     }
 
     /// <summary>The NDJSON events a command reads: a file, or standard input for '-' or no file.</summary>
     public static TextReader OpenEvents(FileInfo? file) =>
-        file is null || file.Name == "-" ? Console.In
+        file is null || file.Name == "-" ? new StreamReader(Console.OpenStandardInput())
         : file.Exists ? new StreamReader(file.OpenRead())
         : throw new FileNotFoundException($"The events file '{file.FullName}' does not exist. Give an NDJSON file, or '-' to read standard input.");
 
