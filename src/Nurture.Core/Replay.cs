@@ -63,17 +63,16 @@ public static class Replay
                 transitions.GetValueOrDefault(id) ?? []));
         }
 
-        return new ReplayResult(outcomes, Summarise(leads.Values, spend, at, definition, ordered.Count, duplicates, ignored));
+        return new ReplayResult(outcomes, Summarise(leads.Values, transitions, spend, at, definition, ordered.Count, duplicates, ignored));
     }
 
     private static List<StageTransition> Transitions(Dictionary<string, List<StageTransition>> all, string id) =>
         all.TryGetValue(id, out var list) ? list : all[id] = [];
 
-    private static ReplaySummary Summarise(IEnumerable<Lead> leads, List<CampaignSpendRecorded> spend, DateTimeOffset now, Definition definition, int events, int duplicates, int ignored)
+    private static ReplaySummary Summarise(IEnumerable<Lead> leads, Dictionary<string, List<StageTransition>> transitions, List<CampaignSpendRecorded> spend, DateTimeOffset now, Definition definition, int events, int duplicates, int ignored)
     {
         var all = leads.ToList();
         var perStage = Enum.GetValues<LeadStage>().ToDictionary(s => s, s => all.Count(l => l.Stage == s));
-        var furthest = all.GroupBy(l => l.Furthest).ToDictionary(g => g.Key, g => g.Count());
         var cohort = all.Where(l => l.FirstMqlAt is { } at && MqlValue.InCohort(at, now, definition.Value)).ToList();
 
         CohortCounts Count(string? source, IEnumerable<Lead> group)
@@ -95,6 +94,6 @@ public static class Replay
                 return MqlValue.Spend(g.Sum(s => s.Amount), fromChannel.Count(l => l.FirstMqlAt is not null),
                     fromChannel.Count(l => l.DealsWon > 0), fromChannel.Sum(l => l.Revenue));
             });
-        return new ReplaySummary(events, duplicates, ignored, perStage, Funnel.From(furthest, perStage), overall, bySource, spendByChannel);
+        return new ReplaySummary(events, duplicates, ignored, perStage, Funnel.From(all.Select(l => (l, (IReadOnlyList<StageTransition>)(transitions.GetValueOrDefault(l.Id) ?? []))).ToList()), overall, bySource, spendByChannel);
     }
 }

@@ -105,27 +105,40 @@ public static class MqlValue
     private static double Round(double x) => Math.Round(x, 4);
 }
 
-/// <summary>Funnel counts: how many leads ever reached each stage, and the conversion between neighbours.</summary>
-public sealed record FunnelStage(LeadStage Stage, int Reached, int Now, double? ConversionFromPrevious);
+/// <summary>
+/// Funnel counts: how many leads entered each stage, how many jumped over it (a deal won by a lead that was never an
+/// MQL skips MQL, SAL and SQL), how many are in it now, and the conversion from the stage before.
+/// </summary>
+public sealed record FunnelStage(LeadStage Stage, int Reached, int Skipped, int Now, double? ConversionFromPrevious);
 
 public static class Funnel
 {
     public static readonly LeadStage[] Stages = [LeadStage.Lead, LeadStage.Mql, LeadStage.Sal, LeadStage.Sql, LeadStage.Customer];
 
     /// <summary>
-    /// Builds the funnel from how many leads have each stage as the furthest they reached, and how many are in each
-    /// stage now. A lead reached a stage when its furthest stage is that one or a later one.
+    /// Builds the funnel from how many leads entered each stage (every lead entered Lead) and how many jumped over it without
+    /// ever entering it. A skipped stage is never counted as reached: the data says the lead was not there. The conversion
+    /// is reached ÷ reached by the stage before, so with skips it can exceed 100 %.
     /// </summary>
-    public static IReadOnlyList<FunnelStage> From(IReadOnlyDictionary<LeadStage, int> furthest, IReadOnlyDictionary<LeadStage, int> now)
+    public static IReadOnlyList<FunnelStage> From(IReadOnlyDictionary<LeadStage, int> reached, IReadOnlyDictionary<LeadStage, int> skipped, IReadOnlyDictionary<LeadStage, int> now)
     {
         var result = new List<FunnelStage>();
         int? previous = null;
-        foreach (var (i, stage) in Stages.Index())
+        foreach (var stage in Stages)
         {
-            var r = Stages.Skip(i).Sum(s => furthest.GetValueOrDefault(s));
-            result.Add(new FunnelStage(stage, r, now.GetValueOrDefault(stage), previous is > 0 ? Math.Round((double)r / previous.Value, 4) : null));
+            var r = reached.GetValueOrDefault(stage);
+            result.Add(new FunnelStage(stage, r, skipped.GetValueOrDefault(stage), now.GetValueOrDefault(stage), previous is > 0 ? Math.Round((double)r / previous.Value, 4) : null));
             previous = r;
         }
         return result;
+    }
+
+    /// <summary>The funnel of leads whose transitions are known: a stage is reached when a transition entered it.</summary>
+    public static IReadOnlyList<FunnelStage> From(IReadOnlyCollection<(Lead Lead, IReadOnlyList<StageTransition> Transitions)> leads)
+    {
+        var reached = Stages.ToDictionary(s => s, s => s == LeadStage.Lead ? leads.Count : leads.Count(l => l.Transitions.Any(t => t.To == s)));
+        var skipped = Stages.ToDictionary(s => s, s => leads.Count(l => l.Transitions.Any(t => t.Skipped.Contains(s)) && !l.Transitions.Any(t => t.To == s)));
+        var now = Enum.GetValues<LeadStage>().ToDictionary(s => s, s => leads.Count(l => l.Lead.Stage == s));
+        return From(reached, skipped, now);
     }
 }

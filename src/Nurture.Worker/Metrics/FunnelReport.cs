@@ -79,7 +79,7 @@ internal static class FunnelGauges
         meter.CreateObservableGauge("nurture.leads", () => Read(latest, r => r.LeadsPerStage.Select(p => Measure(p.Value, ("stage", p.Key.ToString())))),
             "{lead}", "Leads in each stage now.");
         meter.CreateObservableGauge("nurture.funnel.reached", () => Read(latest, r => r.Funnel.Select(f => Measure(f.Reached, ("stage", f.Stage.ToString())))),
-            "{lead}", "Leads that reached each funnel stage (or a later one).");
+            "{lead}", "Leads that entered each funnel stage (a stage a lead jumped over does not count).");
         meter.CreateObservableGauge("nurture.conversion.ratio", () => Read(latest, r => r.Funnel.Zip(r.Funnel.Skip(1))
             .Where(p => p.Second.ConversionFromPrevious is not null)
             .Select(p => new Measurement<double>(p.Second.ConversionFromPrevious!.Value, new("from", p.First.Stage.ToString()), new("to", p.Second.Stage.ToString())))),

@@ -163,17 +163,6 @@ public sealed partial class LeadStore(Database database)
             StoreSql.CountSuppressions, new { hash = EmailHash(email) }, cancellationToken: cancel)) > 0;
     }
 
-    /// <summary>Leads per stage now, and per furthest funnel stage reached, counted in SQL.</summary>
-    public async Task<IReadOnlyList<FunnelStage>> ReadFunnelAsync(CancellationToken cancel = default)
-    {
-        await using var connection = await Database.OpenAsync(cancel);
-        var now = (await connection.QueryAsync<StageCount>(new CommandDefinition(
-            StoreSql.CountByStage, cancellationToken: cancel))).ToDictionary(r => Enum.Parse<LeadStage>(r.Stage), r => r.Leads);
-        var furthest = (await connection.QueryAsync<StageCount>(new CommandDefinition(
-            StoreSql.CountByFurthestStage, cancellationToken: cancel))).ToDictionary(r => Enum.Parse<LeadStage>(r.Stage), r => r.Leads);
-        return Funnel.From(furthest, now);
-    }
-
     /// <summary>The MQL cohorts old enough to count (first MQL before <paramref name="cutoff"/>), per source, counted in SQL.</summary>
     public async Task<IReadOnlyList<CohortCounts>> ReadCohortsAsync(DateTimeOffset cutoff, CancellationToken cancel = default)
     {
