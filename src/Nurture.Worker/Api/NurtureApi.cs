@@ -134,7 +134,7 @@ public static class NurtureApi
             furthest = lead.Furthest,
             firstMqlAt = lead.FirstMqlAt,
             score = new { total = score.Total, behaviour = score.Behaviour, fit = score.Fit, negative = score.Negative, asOf = now, explanation = score.Lines },
-            qualifies = Lifecycle.Qualifies(lead, score, definition) is var (q, why) ? new { qualifies = q, reason = why } : null,
+            qualifies = Lifecycle.Qualifies(lead, score, definition, now) is var (q, why) ? new { qualifies = q, reason = why } : null,
             definitionVersion = lead.DefinitionVersion,
             profile = lead.Profile,
             activities = lead.Activities.ToDictionary(a => Activities.NameOf(a.Key), a => a.Value),
