@@ -79,13 +79,11 @@ public static class Replay
         {
             var list = group.ToList();
             var customers = list.Where(l => l.DealsWon > 0).ToList();
-            return new CohortCounts(source, list.Count, customers.Count, customers.Sum(l => l.Revenue));
+            return new CohortCounts(source, list.Count, customers.Count, customers.Sum(l => l.Revenue), customers.Sum(l => (double)l.Revenue * (double)l.Revenue));
         }
 
-        var overall = MqlValue.Estimate(Count(null, cohort), definition.Value);
-        var bySource = all.GroupBy(l => l.Profile.Source).OrderBy(g => g.Key, StringComparer.Ordinal)
-            .Select(g => MqlValue.Estimate(Count(g.Key, cohort.Where(l => l.Profile.Source == g.Key)), definition.Value))
-            .ToList();
+        var (overall, bySource) = MqlValue.EstimateAll(
+            all.GroupBy(l => l.Profile.Source).Select(g => Count(g.Key, cohort.Where(l => l.Profile.Source == g.Key))), definition.Value);
         var spendByChannel = spend.GroupBy(s => s.Channel.ToLowerInvariant()).OrderBy(g => g.Key, StringComparer.Ordinal).ToDictionary(
             g => g.Key,
             g =>

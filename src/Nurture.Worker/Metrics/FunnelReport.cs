@@ -23,7 +23,7 @@ public sealed record FunnelReport(
     public static async Task<FunnelReport> ReadAsync(LeadStore store, Definition definition, DateTimeOffset now, CancellationToken cancel = default)
     {
         var cohorts = await store.ReadCohortsAsync(now.AddDays(-definition.Value.SalesCycleDays), cancel);
-        var overall = new CohortCounts(null, cohorts.Sum(c => c.Mqls), cohorts.Sum(c => c.Customers), cohorts.Sum(c => c.Revenue));
+        var (overall, bySource) = Core.MqlValue.EstimateAll(cohorts, definition.Value);
         // Spend is set against every MQL and customer a source ever brought, not only the cohort old enough for the close rate.
         var allTime = (await store.ReadCohortsAsync(DateTimeOffset.MaxValue, cancel)).ToDictionary(c => c.Source ?? "", StringComparer.Ordinal);
         var spend = (await store.ReadSpendAsync(cancel)).ToDictionary(
@@ -35,8 +35,8 @@ public sealed record FunnelReport(
             definition.Version,
             await store.ReadFunnelAsync(cancel),
             await store.ReadStageCountsAsync(cancel),
-            Core.MqlValue.Estimate(overall, definition.Value),
-            cohorts.Select(c => Core.MqlValue.Estimate(c, definition.Value)).OrderBy(v => v.Source, StringComparer.Ordinal).ToList(),
+            overall,
+            bySource,
             spend,
             await store.CountStepsAsync(cancel),
             await store.CountHandOffBreachesAsync(cancel),

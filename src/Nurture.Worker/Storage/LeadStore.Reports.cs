@@ -71,6 +71,25 @@ public sealed partial class LeadStore
         return Funnel.From(reached, skipped, now);
     }
 
+    /// <summary>The MQL cohorts old enough to count (first MQL before <paramref name="cutoff"/>), per source, counted in SQL, with the revenue's squares for its spread.</summary>
+    public async Task<IReadOnlyList<CohortCounts>> ReadCohortsAsync(DateTimeOffset cutoff, CancellationToken cancel = default)
+    {
+        await using var connection = await Database.OpenAsync(cancel);
+        var rows = await connection.QueryAsync<CohortRevenueRow>(new CommandDefinition(ReportSql.CohortsBySource, new { cutoff }, cancellationToken: cancel));
+        return rows.Select(r => new CohortCounts(r.Source, r.Mqls, r.Customers, Amount(r.Revenue), Convert.ToDouble(r.RevenueSquares ?? 0.0, System.Globalization.CultureInfo.InvariantCulture))).ToList();
+    }
+
+    private static decimal Amount(object? value) => value is null or DBNull ? 0m : decimal.Round(Convert.ToDecimal(value, System.Globalization.CultureInfo.InvariantCulture), 2);
+
+    private sealed class CohortRevenueRow
+    {
+        public string Source { get; set; } = "";
+        public int Mqls { get; set; }
+        public int Customers { get; set; }
+        public object? Revenue { get; set; }
+        public object? RevenueSquares { get; set; }
+    }
+
     public async Task<int> CountHandOffBreachesAsync(CancellationToken cancel = default)
     {
         await using var connection = await Database.OpenAsync(cancel);
@@ -162,6 +181,17 @@ public sealed partial class LeadStore
 /// <summary>The reports' SQL, the same on every provider (the SQL Server parse test reads it).</summary>
 internal static class ReportSql
 {
+    public const string CohortsBySource = """
+        SELECT source, COUNT(*) AS mqls,
+               SUM(CASE WHEN deals_won > 0 THEN 1 ELSE 0 END) AS customers,
+               SUM(CASE WHEN deals_won > 0 THEN revenue ELSE 0.0 END) AS revenue,
+               SUM(CASE WHEN deals_won > 0 THEN revenue * revenue ELSE 0.0 END) AS revenue_squares
+        FROM leads
+        WHERE first_mql_at IS NOT NULL AND first_mql_at <= @cutoff
+        GROUP BY source
+        ORDER BY source
+        """;
+
     public const string CountLeads = "SELECT COUNT(*) FROM leads";
 
     public const string CountEntered = "SELECT COUNT(DISTINCT lead_id) FROM stage_transitions WHERE to_stage = @stage";

@@ -163,14 +163,6 @@ public sealed partial class LeadStore(Database database)
             StoreSql.CountSuppressions, new { hash = EmailHash(email) }, cancellationToken: cancel)) > 0;
     }
 
-    /// <summary>The MQL cohorts old enough to count (first MQL before <paramref name="cutoff"/>), per source, counted in SQL.</summary>
-    public async Task<IReadOnlyList<CohortCounts>> ReadCohortsAsync(DateTimeOffset cutoff, CancellationToken cancel = default)
-    {
-        await using var connection = await Database.OpenAsync(cancel);
-        var rows = await connection.QueryAsync<CohortRow>(new CommandDefinition(StoreSql.CohortsBySource, new { cutoff }, cancellationToken: cancel));
-        return rows.Select(r => new CohortCounts(r.Source, r.Mqls, r.Customers, Money(r.Revenue))).ToList();
-    }
-
     public async Task<IReadOnlyDictionary<string, decimal>> ReadSpendAsync(CancellationToken cancel = default)
     {
         await using var connection = await Database.OpenAsync(cancel);
@@ -416,14 +408,6 @@ public sealed partial class LeadStore(Database database)
     {
         public string Stage { get; set; } = "";
         public int Leads { get; set; }
-    }
-
-    private sealed class CohortRow
-    {
-        public string Source { get; set; } = "";
-        public int Mqls { get; set; }
-        public int Customers { get; set; }
-        public object? Revenue { get; set; }
     }
 
     private sealed class SpendRow

@@ -231,8 +231,9 @@ public abstract class StorageSuite(DatabaseProvider provider)
         // Replay rescored for decay at the end; storage has not run a decay pass, so compare what decay cannot change.
         Assert.Equal(replay.Summary.Funnel.Select(f => (f.Stage, f.Reached, f.Skipped)), funnel.Select(f => (f.Stage, f.Reached, f.Skipped)));
         Assert.Contains(funnel, f => f.Skipped > 0); // the sample has deals won and qualifications by sales that jump stages
-        var overall = new CohortCounts(null, cohorts.Sum(c => c.Mqls), cohorts.Sum(c => c.Customers), cohorts.Sum(c => c.Revenue));
-        Assert.Equal(replay.Summary.MqlValue, MqlValue.Estimate(overall, definition.Value));
+        var (overall, bySource) = MqlValue.EstimateAll(cohorts, definition.Value);
+        Assert.Equal(replay.Summary.MqlValue, overall);
+        Assert.Equal(replay.Summary.MqlValueBySource.Where(v => v.Mqls > 0), bySource);
         Assert.Equal(replay.Summary.SpendByChannel.ToDictionary(s => s.Key, s => s.Value.Spend), spend.ToDictionary(s => s.Key, s => s.Value));
     }
 
