@@ -234,17 +234,18 @@ public static partial class EventJson
     /// <summary>Every known field has the JSON type the docs give it, and every required one is there (null counts as absent).</summary>
     private static string? Shape(JsonElement obj, Field[] fields, string path)
     {
+        var missing = new List<string>();
         foreach (var field in fields)
         {
             var name = path + field.Name;
             if (!obj.TryGetProperty(field.Name, out var value) || value.ValueKind == JsonValueKind.Null)
             {
-                if (field.Required) return $"{name}: required but missing.";
+                if (field.Required) missing.Add(name);
                 continue;
             }
             if (Value(value, field.Type, name) is { } problem) return problem;
         }
-        return null;
+        return missing.Count > 0 ? $"{string.Join(", ", missing)}: required but missing." : null;
     }
 
     private static string? Value(JsonElement v, Type type, string name)
