@@ -23,7 +23,7 @@ public static class NurtureApi
         app.MapPost("/api/events", PostEventsAsync).AddEndpointFilter(RequireKey).DisableAntiforgery();
         app.MapGet("/api/leads/{id}", GetLeadAsync).AddEndpointFilter(RequireKey);
         app.MapGet("/api/funnel", async (LeadStore store, Definition definition, TimeProvider clock, CancellationToken cancel) =>
-            Results.Ok(await FunnelReport.ReadAsync(store, definition, clock.GetUtcNow(), cancel)));
+            Results.Json(await FunnelReport.ReadAsync(store, definition, clock.GetUtcNow(), cancel), LeadJson.Options));
         app.MapGet("/dashboard", () => Results.Content(Dashboard.Value, "text/html; charset=utf-8"));
     }
 
@@ -126,7 +126,7 @@ public static class NurtureApi
         var lead = stored.Lead;
         var now = clock.GetUtcNow();
         var score = Scoring.Score(lead, now, definition);
-        return Results.Ok(new
+        return Results.Json(new
         {
             leadId = lead.Id,
             stage = lead.Stage,
@@ -143,8 +143,8 @@ public static class NurtureApi
             erased = lead.Erased,
             revenue = lead.Revenue,
             history = await store.ReadHistoryRowsAsync(id, cancel),
-            transitions = await store.ReadTransitionsAsync(id, cancel),
+            transitions = (await store.ReadTransitionsAsync(id, cancel)).Select(LeadJson.Of).ToList(),
             emails = await store.ReadStepsAsync(id, cancel),
-        });
+        }, LeadJson.Options);
     }
 }

@@ -12,7 +12,8 @@ namespace Nurture.Worker.Cli;
 /// </summary>
 public static class ReplayCommand
 {
-    public static JsonSerializerOptions OutputOptions { get; } = CreateOutputOptions();
+    /// <summary>The commands' JSON: <see cref="Api.LeadJson"/>'s shape, indented.</summary>
+    public static JsonSerializerOptions OutputOptions => Api.LeadJson.Indented;
 
     public static Command Create()
     {
@@ -32,7 +33,7 @@ public static class ReplayCommand
                 Definition = new { definition.Name, definition.Version },
                 Rejected = rejected,
                 result.Summary,
-                result.Leads,
+                Leads = result.Leads.Select(Api.LeadJson.Of).ToList(),
             };
             await using var stdout = Console.OpenStandardOutput();
             await JsonSerializer.SerializeAsync(stdout, output, OutputOptions, cancel);
@@ -84,10 +85,4 @@ public static class ReplayCommand
         : file.Exists ? new StreamReader(file.OpenRead())
         : throw new FileNotFoundException($"The events file '{file.FullName}' does not exist. Give an NDJSON file, or '-' to read standard input.");
 
-    private static JsonSerializerOptions CreateOutputOptions()
-    {
-        var options = new JsonSerializerOptions(JsonSerializerDefaults.Web) { WriteIndented = true };
-        options.Converters.Add(new JsonStringEnumConverter(JsonNamingPolicy.CamelCase));
-        return options;
-    }
 }

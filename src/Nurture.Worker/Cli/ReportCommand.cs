@@ -67,7 +67,7 @@ public static class ReportCommand
             text.AppendLine("  source               MQLs  customers       value    95 % interval          cost/MQL   return");
             foreach (var s in report.MqlValueBySource)
             {
-                var spend = report.SpendBySource.GetValueOrDefault(s.Source ?? "");
+                var spend = report.SpendByChannel.GetValueOrDefault(s.Source ?? "");
                 text.AppendLine(c, $"  {s.Source,-20} {s.Mqls,5} {s.Customers,10} {Money(s.Value, s.Currency),11}    {Money(s.ValueLow, s.Currency) + " – " + Money(s.ValueHigh, s.Currency),-20} {(spend?.CostPerMql is { } cpm ? Money(cpm, s.Currency) : "–"),9} {(spend?.ReturnOnSpend is { } ros ? ros.ToString("0.0x", c) : "–"),8}");
             }
         }

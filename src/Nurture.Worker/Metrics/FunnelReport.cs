@@ -15,7 +15,7 @@ public sealed record FunnelReport(
     IReadOnlyDictionary<LeadStage, int> LeadsPerStage,
     ValueEstimate MqlValue,
     IReadOnlyList<ValueEstimate> MqlValueBySource,
-    IReadOnlyDictionary<string, SpendReturn> SpendBySource,
+    IReadOnlyDictionary<string, SpendReturn> SpendByChannel,
     IReadOnlyDictionary<string, int> Emails,
     int HandOffBreaches,
     IReadOnlyList<DayCount> Timeline)
@@ -96,9 +96,9 @@ internal static class FunnelGauges
                 Measure(v.CloseRateLow, ("source", v.Source ?? "all"), ("bound", "low")),
                 Measure(v.CloseRateHigh, ("source", v.Source ?? "all"), ("bound", "high")),
             })), "1", "Close rate MQL → customer of the cohort old enough to have closed.");
-        meter.CreateObservableGauge("nurture.mql.cost", () => Read(latest, r => r.SpendBySource.Where(s => s.Value.CostPerMql is not null)
+        meter.CreateObservableGauge("nurture.mql.cost", () => Read(latest, r => r.SpendByChannel.Where(s => s.Value.CostPerMql is not null)
             .Select(s => Measure((double)s.Value.CostPerMql!.Value, ("source", s.Key)))), null, "Spend per MQL, per source where spend is known.");
-        meter.CreateObservableGauge("nurture.spend.return.ratio", () => Read(latest, r => r.SpendBySource.Where(s => s.Value.ReturnOnSpend is not null)
+        meter.CreateObservableGauge("nurture.spend.return.ratio", () => Read(latest, r => r.SpendByChannel.Where(s => s.Value.ReturnOnSpend is not null)
             .Select(s => Measure(s.Value.ReturnOnSpend!.Value, ("source", s.Key)))), "1", "Revenue from a source's customers per unit of its spend.");
     }
 
