@@ -145,4 +145,35 @@ public class When_marketing_asks_what_an_mql_is_worth
         Assert.Equal(2500m, forecast.Revenue);
         Assert.Equal(100m, forecast.MqlValue);
     }
+
+    [Fact]
+    public void Should_recompute_the_worked_example_in_the_readme()
+    {
+        var readme = File.ReadAllLines(Path.Combine(Root(), "README.md"));
+        var (all, bySource) = MqlValue.EstimateAll(
+            [new CohortCounts("google-ads", 50, 10, 93_000m, 5 * 6300.0 * 6300.0 + 5 * 12300.0 * 12300.0), new CohortCounts("webinar", 10, 0, 0m)], Rules());
+        var webinar = Assert.Single(bySource, v => v.Source == "webinar");
+        static string Euro(decimal amount) => amount.ToString("#,0.00", System.Globalization.CultureInfo.InvariantCulture) + " €";
+
+        var rows = new[] { ("| all |", all), ("| webinar |", webinar) };
+        foreach (var (start, v) in rows)
+        {
+            var row = Assert.Single(readme, l => l.StartsWith(start, StringComparison.Ordinal));
+            var cells = row.Split('|', StringSplitOptions.TrimEntries);
+            Assert.EndsWith("= " + v.CloseRate.ToString("0.0000", System.Globalization.CultureInfo.InvariantCulture), cells[2], StringComparison.Ordinal);
+            Assert.EndsWith("= " + Euro(v.AverageRevenue), cells[3], StringComparison.Ordinal);
+            Assert.Equal(Euro(v.Value), cells[4]);
+            Assert.Equal($"{Euro(v.ValueLow)} – {Euro(v.ValueHigh)}", cells[5]);
+        }
+        Assert.Contains(readme, l => l.Contains("*s* = 3,162.28 €", StringComparison.Ordinal));
+    }
+
+    private static string Root()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "Nurture.sln"))) return dir.FullName;
+        }
+        throw new InvalidOperationException("Nurture.sln not found");
+    }
 }
