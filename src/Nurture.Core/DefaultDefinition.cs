@@ -11,11 +11,17 @@ public static class DefaultDefinition
     /// <summary>A call to action in English and German.</summary>
     private static StepLink Link(string english, string german, string url) =>
         new() { Text = english, Texts = new(StringComparer.OrdinalIgnoreCase) { ["de"] = german }, Url = url };
+    /// <summary>Every activity but an email open (Apple Mail Privacy Protection opens every mail) and a look at the careers page.</summary>
+    private static readonly string[] Engagements =
+    [
+        "whitepaperDownloaded", "formSubmitted", "webinarRegistered", "webinarAttended", "trialStarted", "tutorialViewed", "pricingPageViewed",
+        "productComparisonDownloaded", "calculatorRequested", "demoRequested", "emailClicked",
+    ];
 
     public static Definition Create() => new()
     {
         Name = "Shared MQL definition",
-        Version = "2026-11.1",
+        Version = "2026-11.2",
         Scoring = new ScoringRules
         {
             Activities = new(StringComparer.OrdinalIgnoreCase)
@@ -35,6 +41,7 @@ public static class DefaultDefinition
                 ["careersPageViewed"] = new() { Points = -15, Cap = 30 },
             },
             HalfLifeDays = 30,
+            DecayResetActivities = [.. Engagements],
             Fit = new FitRules
             {
                 Industries = new(StringComparer.OrdinalIgnoreCase) { ["software"] = 15, ["landscaping"] = 10, ["solar"] = 10 },
@@ -46,7 +53,16 @@ public static class DefaultDefinition
                     new() { Min = 1000, Max = int.MaxValue, Points = 5 },
                 ],
                 Countries = new(StringComparer.OrdinalIgnoreCase) { ["DE"] = 10, ["AT"] = 10, ["CH"] = 10 },
-                Roles = new(StringComparer.OrdinalIgnoreCase) { ["owner"] = 10, ["ceo"] = 10, ["head"] = 10, ["director"] = 10, ["manager"] = 5, ["student"] = -10 },
+                Roles = new(StringComparer.OrdinalIgnoreCase)
+                {
+                    ["en"] = new(StringComparer.OrdinalIgnoreCase) { ["owner"] = 10, ["ceo"] = 10, ["founder"] = 10, ["head"] = 10, ["director"] = 10, ["manager"] = 5, ["student"] = -10, ["intern"] = -10 },
+                    ["de"] = new(StringComparer.OrdinalIgnoreCase)
+                    {
+                        ["geschäftsführer"] = 10, ["geschäftsführerin"] = 10, ["inhaber"] = 10, ["inhaberin"] = 10, ["vorstand"] = 10,
+                        ["*leiter"] = 10, ["*leiterin"] = 10, ["student"] = -10, ["studentin"] = -10, ["werkstudent"] = -10, ["werkstudentin"] = -10,
+                        ["praktikant"] = -10, ["praktikantin"] = -10,
+                    },
+                },
                 BusinessDomainPoints = 5,
                 FreeMailDomainPoints = 0,
                 FreeMailDomains = ["gmail.com", "gmx.de", "web.de", "yahoo.com", "hotmail.com", "outlook.com", "t-online.de"],
@@ -65,6 +81,12 @@ public static class DefaultDefinition
             HighIntentActivities = ["formSubmitted", "webinarAttended", "trialStarted", "pricingPageViewed", "productComparisonDownloaded", "calculatorRequested", "demoRequested"],
             MinimumFit = 5,
             MinimumEngagements = 2,
+            EngagementActivities = [.. Engagements],
+            IntentWindowDays = new(StringComparer.OrdinalIgnoreCase)
+            {
+                ["formSubmitted"] = 60, ["webinarAttended"] = 60, ["trialStarted"] = 90, ["pricingPageViewed"] = 30,
+                ["productComparisonDownloaded"] = 60, ["calculatorRequested"] = 60, ["demoRequested"] = 90,
+            },
             DemoteBelow = 25,
             HandOffSlaHours = 48,
         },

@@ -12,7 +12,7 @@ public sealed class Definition
     public const string Section = "Nurture:Definition";
 
     public string Name { get; set; } = "Shared MQL definition";
-    public string Version { get; set; } = "2026-11.1";
+    public string Version { get; set; } = "2026-11.2";
     public ScoringRules Scoring { get; set; } = new();
     public QualificationRules Qualification { get; set; } = new();
     public NurtureRules Nurture { get; set; } = new();
@@ -54,8 +54,12 @@ public sealed class FitRules
     public Dictionary<string, double> Industries { get; set; } = new(StringComparer.OrdinalIgnoreCase);
     public List<SizeBand> CompanySizes { get; set; } = [];
     public Dictionary<string, double> Countries { get; set; } = new(StringComparer.OrdinalIgnoreCase);
-    /// <summary>Keywords looked for in the lead's role; the best match counts.</summary>
-    public Dictionary<string, double> Roles { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+    /// <summary>
+    /// Role words per language ("en", "de"), matched as whole words in the lead's role (several words match as a phrase;
+    /// a word starting with '*' matches a word ending, for compounds: "*leiter" finds "Vertriebsleiter"). The words of the
+    /// lead's language and the English ones count (titles are often English); for a lead without a language, all do. The best match counts.
+    /// </summary>
+    public Dictionary<string, Dictionary<string, double>> Roles { get; set; } = new(StringComparer.OrdinalIgnoreCase);
     public double BusinessDomainPoints { get; set; }
     public double FreeMailDomainPoints { get; set; }
     public List<string> FreeMailDomains { get; set; } = [];
@@ -73,8 +77,10 @@ public sealed class ScoringRules
 {
     /// <summary>Keyed by activity type in camelCase, as in the JSON events (e.g. "webinarAttended").</summary>
     public Dictionary<string, ActivityRule> Activities { get; set; } = new(StringComparer.OrdinalIgnoreCase);
-    /// <summary>Behaviour points halve after this many days without activity; 0 turns decay off.</summary>
+    /// <summary>Behaviour points halve after this many days without an activity that resets decay; 0 turns decay off.</summary>
     public double HalfLifeDays { get; set; } = 30;
+    /// <summary>The activities that show the lead is still there and restart the decay clock; an email open (often a machine's) does not.</summary>
+    public List<string> DecayResetActivities { get; set; } = [];
     public FitRules Fit { get; set; } = new();
     public NegativeRules Negative { get; set; } = new();
 }
@@ -85,8 +91,12 @@ public sealed class QualificationRules
     /// <summary>At least one of these must have happened: a download alone is interest, a demo request is intent.</summary>
     public List<string> HighIntentActivities { get; set; } = [];
     public double MinimumFit { get; set; }
-    /// <summary>The guard against handing over too early: this many activities first (again after a recycle).</summary>
+    /// <summary>The guard against handing over too early: this many engagements first (again after a recycle).</summary>
     public int MinimumEngagements { get; set; } = 2;
+    /// <summary>The activities that count as an engagement and may make a lead an MQL; any other (an open) adds its points but never qualifies a lead on its own.</summary>
+    public List<string> EngagementActivities { get; set; } = [];
+    /// <summary>Days a high-intent activity keeps showing intent after it last happened; an activity not listed never expires.</summary>
+    public Dictionary<string, double> IntentWindowDays { get; set; } = new(StringComparer.OrdinalIgnoreCase);
     /// <summary>An MQL sales has not accepted whose score decays below this goes back to Lead; 0 never demotes.</summary>
     public double DemoteBelow { get; set; }
     /// <summary>Hours sales has to accept an MQL before the hand-off SLA is breached.</summary>

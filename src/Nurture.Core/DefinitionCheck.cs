@@ -23,6 +23,19 @@ internal static class DefinitionCheck
         }
 
         if (double.IsNaN(d.Scoring.HalfLifeDays) || d.Scoring.HalfLifeDays < 0) Add("Scoring:HalfLifeDays", $"({d.Scoring.HalfLifeDays}) must be zero (no decay) or positive.");
+        if (d.Scoring.HalfLifeDays > 0 && d.Scoring.DecayResetActivities.Count == 0) Add("Scoring:DecayResetActivities", "is empty; name the activities that restart the decay clock, or set HalfLifeDays to 0.");
+        foreach (var (i, name) in d.Scoring.DecayResetActivities.Index())
+        {
+            if (!Activities.TryParse(name, out _)) Add($"Scoring:DecayResetActivities:{i}", $"'{name}' is not a known activity type.");
+        }
+        foreach (var (language, words) in d.Scoring.Fit.Roles)
+        {
+            if (language.Length != 2 || !language.All(char.IsAsciiLetter)) Add($"Scoring:Fit:Roles:{language}", "is not a two-letter language code such as en or de.");
+            foreach (var word in words.Keys.Where(w => Scoring.Words(w).Length == 0 || w.TrimStart('*').Any(c => !(char.IsLetterOrDigit(c) || c == ' '))))
+            {
+                Add($"Scoring:Fit:Roles:{language}:{word}", "must be letters and digits: a word, several words for a phrase, or '*' and a word for a word ending.");
+            }
+        }
         foreach (var (i, band) in d.Scoring.Fit.CompanySizes.Index())
         {
             if (band.Min < 0 || band.Max < band.Min) Add($"Scoring:Fit:CompanySizes:{i}", $"has Min {band.Min} and Max {band.Max}; Min must be 0 or more and not above Max.");
@@ -38,6 +51,20 @@ internal static class DefinitionCheck
         {
             if (!Activities.TryParse(name, out var type)) Add($"Qualification:HighIntentActivities:{i}", $"'{name}' is not a known activity type.");
             else if (PointsOf(d, type) <= 0) Add($"Qualification:HighIntentActivities:{i}", $"'{name}' gives no positive points in Scoring:Activities, so it cannot show intent.");
+        }
+        if (q.EngagementActivities.Count == 0) Add("Qualification:EngagementActivities", "is empty; name the activities that count as engagement, or no lead could become an MQL.");
+        foreach (var (i, name) in q.EngagementActivities.Index())
+        {
+            if (!Activities.TryParse(name, out _)) Add($"Qualification:EngagementActivities:{i}", $"'{name}' is not a known activity type.");
+        }
+        foreach (var (i, name) in q.HighIntentActivities.Index().Where(p => !q.EngagementActivities.Contains(p.Item, StringComparer.OrdinalIgnoreCase)))
+        {
+            Add($"Qualification:HighIntentActivities:{i}", $"'{name}' is not in EngagementActivities, so it could never make a lead an MQL.");
+        }
+        foreach (var (name, days) in q.IntentWindowDays)
+        {
+            if (!Activities.TryParse(name, out _)) Add($"Qualification:IntentWindowDays:{name}", "is not a known activity type.");
+            if (!(days > 0)) Add($"Qualification:IntentWindowDays:{name}", $"({days}) must be a positive number of days.");
         }
         if (q.MinimumEngagements < 1) Add("Qualification:MinimumEngagements", $"({q.MinimumEngagements}) must be at least 1.");
         if (q.DemoteBelow < 0 || q.DemoteBelow >= q.MqlThreshold && q.MqlThreshold > 0) Add("Qualification:DemoteBelow", $"({q.DemoteBelow}) must be 0 (never demote) or between 0 and the MQL threshold ({q.MqlThreshold}).");
@@ -93,7 +120,7 @@ internal static class DefinitionCheck
 
     internal static double MaxFit(FitRules f) =>
         MaxOrZero(f.Industries.Values) + MaxOrZero(f.CompanySizes.Select(b => b.Points)) + MaxOrZero(f.Countries.Values)
-        + MaxOrZero(f.Roles.Values) + Math.Max(0, Math.Max(f.BusinessDomainPoints, f.FreeMailDomainPoints));
+        + MaxOrZero(f.Roles.Values.SelectMany(words => words.Values)) + Math.Max(0, Math.Max(f.BusinessDomainPoints, f.FreeMailDomainPoints));
 
     private static double MaxOrZero(IEnumerable<double> values) => Math.Max(0, values.DefaultIfEmpty(0).Max());
 }

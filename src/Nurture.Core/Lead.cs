@@ -53,11 +53,14 @@ public sealed record Lead
     public bool Captured { get; init; }
     public ImmutableSortedDictionary<ActivityType, int> Activities { get; init; } = ImmutableSortedDictionary<ActivityType, int>.Empty;
     public DateTimeOffset FirstSeenAt { get; init; }
+    /// <summary>The latest activity that resets decay (Scoring:DecayResetActivities): the decay clock starts here.</summary>
     public DateTimeOffset? LastActivityAt { get; init; }
+    /// <summary>When each activity type last happened, for the intent windows.</summary>
+    public ImmutableSortedDictionary<ActivityType, DateTimeOffset> LastDone { get; init; } = ImmutableSortedDictionary<ActivityType, DateTimeOffset>.Empty;
     public DateTimeOffset StageEnteredAt { get; init; }
     /// <summary>When the lead first became an MQL: its cohort for the close rate.</summary>
     public DateTimeOffset? FirstMqlAt { get; init; }
-    /// <summary>Activities since the lead was captured or last recycled: the guard against handing over too early.</summary>
+    /// <summary>Engagements (Qualification:EngagementActivities) since the lead was captured or last recycled: the guard against handing over too early.</summary>
     public int EngagementsSinceRecycle { get; init; }
     public bool Unsubscribed { get; init; }
     public bool HardBounced { get; init; }

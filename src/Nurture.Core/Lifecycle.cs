@@ -78,13 +78,18 @@ public static class Lifecycle
                 break;
 
             case LeadActivityRecorded a:
+                var name = Core.Activities.NameOf(a.Activity);
+                var engagement = definition.Qualification.EngagementActivities.Contains(name, StringComparer.OrdinalIgnoreCase);
+                var resetsDecay = definition.Scoring.DecayResetActivities.Contains(name, StringComparer.OrdinalIgnoreCase);
                 step.Lead = step.Lead with
                 {
                     Activities = lead.Activities.SetItem(a.Activity, lead.Activities.GetValueOrDefault(a.Activity) + 1),
-                    LastActivityAt = lead.LastActivityAt is { } last && last > at ? last : at,
-                    EngagementsSinceRecycle = lead.EngagementsSinceRecycle + 1,
+                    LastActivityAt = resetsDecay && (lead.LastActivityAt is not { } last || last < at) ? at : lead.LastActivityAt,
+                    LastDone = lead.LastDone.TryGetValue(a.Activity, out var done) && done > at ? lead.LastDone : lead.LastDone.SetItem(a.Activity, at),
+                    EngagementsSinceRecycle = lead.EngagementsSinceRecycle + (engagement ? 1 : 0),
                 };
-                step.Requalify(at);
+                // An open adds its point but never makes an MQL on its own: only an engagement re-reads the definition.
+                if (engagement) step.Requalify(at);
                 break;
 
             case LeadAcceptedBySales:
@@ -222,34 +227,68 @@ public static class Lifecycle
     private static int InHistoryOrder(LeadEvent a, LeadEvent b) =>
         a.OccurredAt != b.OccurredAt ? a.OccurredAt.CompareTo(b.OccurredAt) : a.EventId.CompareTo(b.EventId);
 
-    /// <summary>Re-score at <paramref name="now"/> with no new event: an MQL sales has not accepted whose interest cooled below the definition's floor goes back to Lead.</summary>
+    /// <summary>
+    /// Re-score at <paramref name="now"/> with no new event: an MQL sales has not accepted whose interest cooled below the
+    /// definition's floor goes back to Lead, stamped with the moment its score fell below the floor, not the moment of the check.
+    /// </summary>
     public static LeadDecision Rescore(Lead lead, DateTimeOffset now, Definition definition, Guid causeId)
     {
-        var step = new Step(lead, new LeadActivityRecordedMarker(lead.Id, causeId, now), definition);
         var q = definition.Qualification;
         var score = Scoring.Score(lead, now, definition);
         if (lead.Stage == LeadStage.Mql && q.DemoteBelow > 0 && score.Total < q.DemoteBelow)
         {
-            step.Move(LeadStage.Lead, $"interest cooled: score {score.Total} below {q.DemoteBelow}", from: [LeadStage.Mql]);
+            var at = FellBelow(lead, q.DemoteBelow, now, definition);
+            var demotion = new Step(lead, new LeadActivityRecordedMarker(lead.Id, causeId, at), definition);
+            demotion.Move(LeadStage.Lead, string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"interest cooled: score fell below {q.DemoteBelow} at {at.UtcDateTime:yyyy-MM-dd HH:mm} UTC ({score.Total} at the check)"), from: [LeadStage.Mql]);
+            return demotion.Finish(scored: false) with { Score = score };
         }
-        else
-        {
-            step.Ignore("no change");
-        }
+        var step = new Step(lead, new LeadActivityRecordedMarker(lead.Id, causeId, now), definition);
+        step.Ignore("no change");
         return step.Finish(scored: false);
     }
 
+    /// <summary>
+    /// When decay took the score below <paramref name="floor"/>: behaviour decays as b·0.5^(days/half-life) from the last
+    /// activity that resets decay while fit and penalties stay, so b·0.5^(d/h) + rest = floor gives d = h·log2(b / (floor − rest)).
+    /// Never before the lead entered its stage, never after <paramref name="now"/>.
+    /// </summary>
+    public static DateTimeOffset FellBelow(Lead lead, double floor, DateTimeOffset now, Definition definition)
+    {
+        var at = now;
+        var h = definition.Scoring.HalfLifeDays;
+        if (h > 0 && lead.LastActivityAt is { } last)
+        {
+            var fresh = Scoring.Score(lead, last, definition);
+            var rest = fresh.Fit + fresh.Negative;
+            if (fresh.Behaviour > 0 && floor - rest > 0) at = last.AddDays(fresh.Behaviour + rest < floor ? 0 : h * Math.Log2(fresh.Behaviour / (floor - rest)));
+        }
+        if (at < lead.StageEnteredAt) at = lead.StageEnteredAt;
+        return at > now ? now : at;
+    }
+
     /// <summary>True when the definition calls this lead an MQL at <paramref name="now"/>; the reason says which condition failed.</summary>
-    public static (bool Qualifies, string Reason) Qualifies(Lead lead, ScoreCard score, Definition definition)
+    public static (bool Qualifies, string Reason) Qualifies(Lead lead, ScoreCard score, Definition definition, DateTimeOffset now)
     {
         var q = definition.Qualification;
         if (lead.Erased) return (false, "erased");
         if (score.Total < q.MqlThreshold) return (false, $"score {score.Total} below threshold {q.MqlThreshold}");
-        var intent = q.HighIntentActivities.FirstOrDefault(name => Core.Activities.TryParse(name, out var t) && lead.Activities.ContainsKey(t));
-        if (intent is null) return (false, "no high-intent action yet");
+        var done = q.HighIntentActivities.Where(name => Core.Activities.TryParse(name, out var t) && lead.Activities.ContainsKey(t)).ToList();
+        if (done.Count == 0) return (false, "no high-intent action yet");
+        var intent = done.FirstOrDefault(name => ShowsIntent(lead, name, q, now));
+        if (intent is null) return (false, $"high intent expired: {string.Join(", ", done)} longer ago than its window (Qualification:IntentWindowDays)");
         if (score.Fit < q.MinimumFit) return (false, $"fit {score.Fit} below minimum {q.MinimumFit}");
         if (lead.EngagementsSinceRecycle < q.MinimumEngagements) return (false, $"{lead.EngagementsSinceRecycle} engagements, the guard asks for {q.MinimumEngagements}");
         return (true, $"score {score.Total} ≥ {q.MqlThreshold}, high intent ({intent}), fit {score.Fit} ≥ {q.MinimumFit}, {lead.EngagementsSinceRecycle} engagements");
+    }
+
+    /// <summary>A high-intent activity shows intent for its window after it last happened (no window: for good).</summary>
+    private static bool ShowsIntent(Lead lead, string name, QualificationRules q, DateTimeOffset now)
+    {
+        if (!q.IntentWindowDays.TryGetValue(name, out var days) || !Core.Activities.TryParse(name, out var type)) return true;
+        // A lead stored before the windows existed has no LastDone: its latest activity stands in.
+        var last = lead.LastDone.TryGetValue(type, out var at) ? at : lead.LastActivityAt ?? lead.FirstSeenAt;
+        return now - last <= TimeSpan.FromDays(days);
     }
 
     /// <summary>A deterministic id for a message caused by another, so a redelivered event republishes the same ids.</summary>
@@ -344,7 +383,7 @@ public static class Lifecycle
         {
             if (Lead.Stage is not (LeadStage.Lead or LeadStage.Recycled)) return;
             var score = Scoring.Score(Lead, at, definition);
-            var (qualifies, reason) = Qualifies(Lead, score, definition);
+            var (qualifies, reason) = Qualifies(Lead, score, definition, at);
             if (!qualifies || !Move(LeadStage.Mql, "qualified: " + reason, from: [LeadStage.Lead, LeadStage.Recycled])) return;
             _outgoing.Add(new LeadHandedToSales
             {

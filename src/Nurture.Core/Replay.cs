@@ -63,30 +63,27 @@ public static class Replay
                 transitions.GetValueOrDefault(id) ?? []));
         }
 
-        return new ReplayResult(outcomes, Summarise(leads.Values, spend, at, definition, ordered.Count, duplicates, ignored));
+        return new ReplayResult(outcomes, Summarise(leads.Values, transitions, spend, at, definition, ordered.Count, duplicates, ignored));
     }
 
     private static List<StageTransition> Transitions(Dictionary<string, List<StageTransition>> all, string id) =>
         all.TryGetValue(id, out var list) ? list : all[id] = [];
 
-    private static ReplaySummary Summarise(IEnumerable<Lead> leads, List<CampaignSpendRecorded> spend, DateTimeOffset now, Definition definition, int events, int duplicates, int ignored)
+    private static ReplaySummary Summarise(IEnumerable<Lead> leads, Dictionary<string, List<StageTransition>> transitions, List<CampaignSpendRecorded> spend, DateTimeOffset now, Definition definition, int events, int duplicates, int ignored)
     {
         var all = leads.ToList();
         var perStage = Enum.GetValues<LeadStage>().ToDictionary(s => s, s => all.Count(l => l.Stage == s));
-        var furthest = all.GroupBy(l => l.Furthest).ToDictionary(g => g.Key, g => g.Count());
         var cohort = all.Where(l => l.FirstMqlAt is { } at && MqlValue.InCohort(at, now, definition.Value)).ToList();
 
         CohortCounts Count(string? source, IEnumerable<Lead> group)
         {
             var list = group.ToList();
             var customers = list.Where(l => l.DealsWon > 0).ToList();
-            return new CohortCounts(source, list.Count, customers.Count, customers.Sum(l => l.Revenue));
+            return new CohortCounts(source, list.Count, customers.Count, customers.Sum(l => l.Revenue), customers.Sum(l => (double)l.Revenue * (double)l.Revenue));
         }
 
-        var overall = MqlValue.Estimate(Count(null, cohort), definition.Value);
-        var bySource = all.GroupBy(l => l.Profile.Source).OrderBy(g => g.Key, StringComparer.Ordinal)
-            .Select(g => MqlValue.Estimate(Count(g.Key, cohort.Where(l => l.Profile.Source == g.Key)), definition.Value))
-            .ToList();
+        var (overall, bySource) = MqlValue.EstimateAll(
+            all.GroupBy(l => l.Profile.Source).Select(g => Count(g.Key, cohort.Where(l => l.Profile.Source == g.Key))), definition.Value);
         var spendByChannel = spend.GroupBy(s => s.Channel.ToLowerInvariant()).OrderBy(g => g.Key, StringComparer.Ordinal).ToDictionary(
             g => g.Key,
             g =>
@@ -95,6 +92,6 @@ public static class Replay
                 return MqlValue.Spend(g.Sum(s => s.Amount), fromChannel.Count(l => l.FirstMqlAt is not null),
                     fromChannel.Count(l => l.DealsWon > 0), fromChannel.Sum(l => l.Revenue));
             });
-        return new ReplaySummary(events, duplicates, ignored, perStage, Funnel.From(furthest, perStage), overall, bySource, spendByChannel);
+        return new ReplaySummary(events, duplicates, ignored, perStage, Funnel.From(all.Select(l => (l, (IReadOnlyList<StageTransition>)(transitions.GetValueOrDefault(l.Id) ?? []))).ToList()), overall, bySource, spendByChannel);
     }
 }

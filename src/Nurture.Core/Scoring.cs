@@ -46,8 +46,7 @@ public static class Scoring
         if (profile.Industry is { } industry && f.Industries.TryGetValue(industry, out var ip)) AddFit($"fit:industry={industry}", ip);
         if (profile.CompanySize is { } size && f.CompanySizes.FirstOrDefault(b => size >= b.Min && size <= b.Max) is { } band) AddFit($"fit:companySize={size}", band.Points);
         if (profile.Country is { } country && f.Countries.TryGetValue(country, out var cp)) AddFit($"fit:country={country.ToUpperInvariant()}", cp);
-        if (profile.Role is { } role && f.Roles.Where(r => role.Contains(r.Key, StringComparison.OrdinalIgnoreCase)).OrderByDescending(r => r.Value).ThenBy(r => r.Key, StringComparer.Ordinal).FirstOrDefault() is { Key: not null } best)
-            AddFit($"fit:role~{best.Key}", best.Value);
+        if (profile.Role is { } role && BestRole(role, profile.Language, f.Roles) is { Key: not null } best) AddFit($"fit:role~{best.Key}", best.Value);
         var domain = profile.EmailDomain;
         var competitor = domain is not null && rules.Negative.CompetitorDomains.Contains(domain, StringComparer.OrdinalIgnoreCase);
         if (domain is not null && !competitor)
@@ -79,6 +78,38 @@ public static class Scoring
         var idleDays = Math.Max(0, (now - lastActivityAt.Value).TotalDays);
         return Math.Pow(0.5, idleDays / halfLifeDays);
     }
+
+    /// <summary>
+    /// The best role word found in <paramref name="role"/> as a whole word (or phrase; "*word" as a word ending), among the
+    /// words of the lead's language and English, or of every language when the lead has none. "Headhunter" is not "head".
+    /// </summary>
+    public static KeyValuePair<string, double> BestRole(string role, string? language, Dictionary<string, Dictionary<string, double>> roles)
+    {
+        var words = Words(role);
+        var lang = language?.Split('-', '_')[0];
+        return roles.Where(l => string.IsNullOrWhiteSpace(lang) || l.Key.Equals("en", StringComparison.OrdinalIgnoreCase) || l.Key.Equals(lang, StringComparison.OrdinalIgnoreCase))
+            .SelectMany(l => l.Value)
+            .Where(w => Matches(words, w.Key))
+            .OrderByDescending(w => w.Value).ThenBy(w => w.Key, StringComparer.Ordinal)
+            .FirstOrDefault();
+    }
+
+    private static bool Matches(string[] words, string key)
+    {
+        var wanted = Words(key);
+        if (wanted.Length == 0) return false;
+        if (key.TrimStart().StartsWith('*')) return wanted.Length == 1 && words.Any(w => w.EndsWith(wanted[0], StringComparison.Ordinal));
+        for (var i = 0; i + wanted.Length <= words.Length; i++)
+        {
+            if (words.AsSpan(i, wanted.Length).SequenceEqual(wanted)) return true;
+        }
+        return false;
+    }
+
+    /// <summary>Lower-case words: runs of letters and digits, Unicode-normalised so "ä" typed either way is the same.</summary>
+    internal static string[] Words(string text) =>
+        System.Text.RegularExpressions.Regex.Split(text.Normalize(System.Text.NormalizationForm.FormC).ToLowerInvariant(), @"[^\p{L}\p{Nd}]+")
+            .Where(w => w.Length > 0).ToArray();
 
     internal static ActivityRule? RuleFor(ScoringRules rules, ActivityType type) =>
         rules.Activities.TryGetValue(Core.Activities.NameOf(type), out var rule) ? rule : null;

@@ -28,7 +28,7 @@ public class When_a_lead_shows_interest
 
         Assert.True(decision.Score.Total >= _given.Definition.Qualification.MqlThreshold);
         Assert.Equal(LeadStage.Lead, decision.Lead.Stage);
-        Assert.Contains("engagements", Lifecycle.Qualifies(decision.Lead, decision.Score, _given.Definition).Reason, StringComparison.Ordinal);
+        Assert.Contains("engagements", Lifecycle.Qualifies(decision.Lead, decision.Score, _given.Definition, _given.Now).Reason, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -38,7 +38,7 @@ public class When_a_lead_shows_interest
             _given.Did(ActivityType.TutorialViewed), _given.Did(ActivityType.TutorialViewed));
 
         Assert.Equal(LeadStage.Lead, decision.Lead.Stage);
-        Assert.Equal("no high-intent action yet", Lifecycle.Qualifies(decision.Lead, decision.Score, _given.Definition).Reason);
+        Assert.Equal("no high-intent action yet", Lifecycle.Qualifies(decision.Lead, decision.Score, _given.Definition, _given.Now).Reason);
     }
 
     [Fact]
@@ -50,7 +50,7 @@ public class When_a_lead_shows_interest
         var decision = given.Apply(null, given.Captured("bakery", 0, "FR", "x@gmail.com", null), given.Did(ActivityType.TrialStarted), given.Did(ActivityType.DemoRequested));
 
         Assert.Equal(LeadStage.Lead, decision.Lead.Stage);
-        Assert.StartsWith("fit 0 below minimum 40", Lifecycle.Qualifies(decision.Lead, decision.Score, definition).Reason, StringComparison.Ordinal);
+        Assert.StartsWith("fit 0 below minimum 40", Lifecycle.Qualifies(decision.Lead, decision.Score, definition, given.Now).Reason, StringComparison.Ordinal);
     }
 
     [Fact]

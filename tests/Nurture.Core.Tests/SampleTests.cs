@@ -73,7 +73,7 @@ public partial class When_the_samples_and_docs_are_read
     [InlineData("{", "")]
     [InlineData("[1,2]", "$: the event must be a JSON object")]
     [InlineData("""{"eventId":"3f1c2b4e-0000-4000-8000-000000000001"}""", "type: missing")]
-    [InlineData("""{"type":"LeadTeleported","leadId":"x"}""", "type: 'LeadTeleported' is not a known event")]
+    [InlineData("""{"type":"LeadTeleported","leadId":"x"}""", "type: 'LeadTeleported' is not an event Nurture reads")]
     [InlineData("""{"type":"LeadActivityRecorded","eventId":"3f1c2b4e-0000-4000-8000-000000000001","occurredAt":"2026-11-02T09:00:00Z","activity":"webinarAttended"}""", "leadId: required but missing")]
     [InlineData("""{"type":"LeadActivityRecorded","eventId":"3f1c2b4e-0000-4000-8000-000000000001","leadId":"l","occurredAt":"2026-11-02T09:00:00Z","activity":"webinarWatched"}""", "activity:")]
     [InlineData("""{"type":"DealWon","eventId":"3f1c2b4e-0000-4000-8000-000000000001","leadId":"l","occurredAt":"2026-11-02T09:00:00Z","revenue":"lots","currency":"EUR"}""", "revenue:")]

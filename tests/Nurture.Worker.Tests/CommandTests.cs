@@ -224,6 +224,8 @@ public class When_a_user_runs_the_commands
         var table = await Run(folder, "forecast", "--leads", "100");
         var missing = await Run(folder, "forecast", "--spend", "1000");
         var wrong = await Run(folder, "forecast", "--leads", "100", "--close-rate", "20");
+        var negative = await Run(folder, "forecast", "--leads", "-5");
+        var fromAd = await Run(folder, "forecast", "--spend", "1000", "--cost-per-click", "0.5", "--click-to-lead", "0.05", "--lead-to-mql", "0.25", "--close-rate", "0.2", "--average-revenue", "500", "--json");
 
         Assert.True(result.Code == 0, result.Error);
         using var json = JsonDocument.Parse(result.Out);
@@ -239,6 +241,13 @@ public class When_a_user_runs_the_commands
         Assert.Contains("give --leads N, or --spend S with --cost-per-lead C", missing.Error, StringComparison.Ordinal);
         Assert.Equal(2, wrong.Code);
         Assert.Contains("--close-rate: 20 is not a share between 0 and 1", wrong.Error, StringComparison.Ordinal);
+        Assert.Equal(100m, f.GetProperty("mqlValue").GetDecimal()); // what the text prints, in the JSON too
+        Assert.Equal(2, negative.Code);
+        Assert.Contains("--leads: -5 is negative", negative.Error, StringComparison.Ordinal);
+        Assert.True(fromAd.Code == 0, fromAd.Error);
+        using var ad = JsonDocument.Parse(fromAd.Out);
+        Assert.Equal(2000, ad.RootElement.GetProperty("forecast").GetProperty("clicks").GetDouble());
+        Assert.Equal(100, ad.RootElement.GetProperty("forecast").GetProperty("leads").GetDouble());
     }
 
     [Fact]
@@ -266,6 +275,11 @@ public class When_a_user_runs_the_commands
         Assert.True(root.GetProperty("stopBeingMql").GetInt32() > 0);
         Assert.Equal(0, root.GetProperty("becomeMql").GetInt32());
         Assert.All(root.GetProperty("flips").EnumerateArray(), f => Assert.False(f.GetProperty("isMql").GetBoolean()));
+        // simulate's live MQLs and report's "reached" for Mql count the same leads.
+        using var report = JsonDocument.Parse(before.Out);
+        var reachedMql = report.RootElement.GetProperty("report").GetProperty("funnel").EnumerateArray().Single(s => s.GetProperty("stage").GetString() == "mql").GetProperty("reached").GetInt32();
+        Assert.Equal(reachedMql, root.GetProperty("live").GetProperty("mqls").GetInt32());
+        Assert.Equal(reachedMql, root.GetProperty("stored").GetProperty("mqls").GetInt32());
         Assert.Equal(WithoutTime(before.Out), WithoutTime((await Run(folder, "report", "--json")).Out)); // the live data is untouched
         var missing = await Run(folder, "simulate", "nope.json");
         Assert.Equal(2, missing.Code);

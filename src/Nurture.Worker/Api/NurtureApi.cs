@@ -31,7 +31,7 @@ public static class NurtureApi
             .Produces(StatusCodes.Status200OK, contentType: "application/json").ProducesProblem(StatusCodes.Status401Unauthorized).ProducesProblem(StatusCodes.Status404NotFound)
             .AddOpenApiOperationTransformer(NurtureOpenApi.LeadExample);
         app.MapGet("/api/funnel", async (LeadStore store, Definition definition, TimeProvider clock, CancellationToken cancel) =>
-            Results.Ok(await FunnelReport.ReadAsync(store, definition, clock.GetUtcNow(), cancel)))
+            Results.Json(await FunnelReport.ReadAsync(store, definition, clock.GetUtcNow(), cancel), LeadJson.Options))
             .WithName("GetFunnel").WithTags("Funnel").WithSummary("The funnel, conversion and MQL value per source (aggregates only: what the dashboard reads)")
             .Produces<FunnelReport>().AddOpenApiOperationTransformer(NurtureOpenApi.FunnelExample);
         app.MapGet("/dashboard", () => Results.Content(Dashboard.Value, "text/html; charset=utf-8"))
@@ -54,7 +54,7 @@ public static class NurtureApi
     {
         var (body, tooLarge) = await ReadBodyAsync(request, settings.MaxBodyBytes, cancel);
         if (tooLarge) return Invalid([new EventError(0, $"body: larger than {settings.MaxBodyBytes} bytes; send fewer events per request (NDJSON batches).")]);
-        if (string.IsNullOrWhiteSpace(body)) return Invalid([new EventError(0, "body: empty; send one event as JSON, or several as NDJSON (one event per line).")]);
+        if (body.AsSpan().Trim(" \t\r\n"u8).IsEmpty) return Invalid([new EventError(0, "body: empty; send one event as JSON, or several as NDJSON (one event per line).")]);
 
         var (events, errors) = Parse(body, request.ContentType);
         if (errors.Count > 0)
@@ -111,34 +111,35 @@ public static class NurtureApi
 
     private static string Where(EventError error) => error.Line == 0 ? error.Reason : $"line {error.Line}: {error.Reason}";
 
-    private static async Task<(string Body, bool TooLarge)> ReadBodyAsync(HttpRequest request, int max, CancellationToken cancel)
+    private static async Task<(byte[] Body, bool TooLarge)> ReadBodyAsync(HttpRequest request, int max, CancellationToken cancel)
     {
-        if (request.ContentLength > max) return ("", true);
+        if (request.ContentLength > max) return ([], true);
         using var buffer = new MemoryStream();
         var chunk = new byte[81920];
         int read;
         while ((read = await request.Body.ReadAsync(chunk, cancel)) > 0)
         {
-            if (buffer.Length + read > max) return ("", true);
+            if (buffer.Length + read > max) return ([], true);
             buffer.Write(chunk, 0, read);
         }
-        return (Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length), false);
+        return (buffer.ToArray(), false);
     }
 
-    /// <summary>application/json: one event (it may span lines); anything else: NDJSON, one event per non-empty line.</summary>
-    internal static (List<NurtureMessage> Events, List<EventError> Errors) Parse(string body, string? contentType)
+    /// <summary>application/json: one event (it may span lines); anything else: NDJSON, one event per non-empty line. Bytes go to EventJson's reader as they came.</summary>
+    internal static (List<NurtureMessage> Events, List<EventError> Errors) Parse(byte[] body, string? contentType)
     {
         var events = new List<NurtureMessage>();
         var errors = new List<EventError>();
         var single = contentType?.StartsWith("application/json", StringComparison.OrdinalIgnoreCase) == true;
-        var lines = single ? [body] : body.Split('\n');
-        for (var i = 0; i < lines.Length; i++)
+        ReadOnlyMemory<byte> rest = body;
+        for (var number = 1; !rest.IsEmpty || number == 1; number++)
         {
-            var line = lines[i].Trim();
-            if (line.Length == 0) continue;
-            if (!EventJson.TryParse(line, out var e, out var error)) errors.Add(new EventError(i + 1, error));
-            else if (!EventJson.Incoming.Contains(e.GetType())) errors.Add(new EventError(i + 1, $"type: '{e.GetType().Name}' is an event Nurture publishes, not one it consumes."));
-            else events.Add(e);
+            var end = single ? -1 : rest.Span.IndexOf((byte)'\n');
+            var line = (end < 0 ? rest : rest[..end]).Span.Trim(" \t\r"u8);
+            rest = end < 0 ? ReadOnlyMemory<byte>.Empty : rest[(end + 1)..];
+            if (line.IsEmpty) continue;
+            if (EventJson.TryParseIncoming(line, out var e, out var error)) events.Add(e);
+            else errors.Add(new EventError(number, error));
         }
         return (events, errors);
     }
@@ -149,7 +150,7 @@ public static class NurtureApi
         var lead = stored.Lead;
         var now = clock.GetUtcNow();
         var score = Scoring.Score(lead, now, definition);
-        return Results.Ok(new
+        return Results.Json(new
         {
             leadId = lead.Id,
             stage = lead.Stage,
@@ -157,7 +158,7 @@ public static class NurtureApi
             furthest = lead.Furthest,
             firstMqlAt = lead.FirstMqlAt,
             score = new { total = score.Total, behaviour = score.Behaviour, fit = score.Fit, negative = score.Negative, asOf = now, explanation = score.Lines },
-            qualifies = Lifecycle.Qualifies(lead, score, definition) is var (q, why) ? new { qualifies = q, reason = why } : null,
+            qualifies = Lifecycle.Qualifies(lead, score, definition, now) is var (q, why) ? new { qualifies = q, reason = why } : null,
             definitionVersion = lead.DefinitionVersion,
             profile = lead.Profile,
             activities = lead.Activities.ToDictionary(a => Activities.NameOf(a.Key), a => a.Value),
@@ -166,8 +167,8 @@ public static class NurtureApi
             erased = lead.Erased,
             revenue = lead.Revenue,
             history = await store.ReadHistoryRowsAsync(id, cancel),
-            transitions = await store.ReadTransitionsAsync(id, cancel),
+            transitions = (await store.ReadTransitionsAsync(id, cancel)).Select(LeadJson.Of).ToList(),
             emails = await store.ReadStepsAsync(id, cancel),
-        });
+        }, LeadJson.Options);
     }
 }

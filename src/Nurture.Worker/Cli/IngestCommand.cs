@@ -49,7 +49,7 @@ public static class IngestCommand
 
             // As of now, like `report` and the API: MQLs count for the close rate once the sales cycle has passed since.
             var cohorts = await store.ReadCohortsAsync(now.AddDays(-definition.Value.SalesCycleDays), cancel);
-            var overall = new CohortCounts(null, cohorts.Sum(c => c.Mqls), cohorts.Sum(c => c.Customers), cohorts.Sum(c => c.Revenue));
+            var (overall, bySource) = MqlValue.EstimateAll(cohorts, definition.Value);
             var output = new
             {
                 Database = database.Provider.ToString(),
@@ -57,8 +57,8 @@ public static class IngestCommand
                 Duplicates = duplicates,
                 Rejected = rejected,
                 Funnel = await store.ReadFunnelAsync(cancel),
-                MqlValue = MqlValue.Estimate(overall, definition.Value),
-                MqlValueBySource = cohorts.Select(c => MqlValue.Estimate(c, definition.Value)).ToList(),
+                MqlValue = overall,
+                MqlValueBySource = bySource,
             };
             Console.Out.WriteLine(JsonSerializer.Serialize(output, ReplayCommand.OutputOptions));
             return 0;

@@ -12,7 +12,8 @@ namespace Nurture.Worker.Cli;
 /// </summary>
 public static class ReplayCommand
 {
-    public static JsonSerializerOptions OutputOptions { get; } = CreateOutputOptions();
+    /// <summary>The commands' JSON: <see cref="Api.LeadJson"/>'s shape, indented.</summary>
+    public static JsonSerializerOptions OutputOptions => Api.LeadJson.Indented;
 
     public static Command Create()
     {
@@ -35,7 +36,7 @@ public static class ReplayCommand
                 Definition = new { definition.Name, definition.Version },
                 Rejected = rejected,
                 result.Summary,
-                result.Leads,
+                Leads = result.Leads.Select(Api.LeadJson.Of).ToList(),
             };
             await using var stdout = Console.OpenStandardOutput();
             await JsonSerializer.SerializeAsync(stdout, output, OutputOptions, cancel);
@@ -55,33 +56,44 @@ public static class ReplayCommand
     public static Progress? ReadingProgress(string what, FileInfo? file) =>
         file is { Exists: true, Length: >= BigFile } ? new Progress(what, file.Length / 1024, "KiB") : null;
 
+    /// <summary>
+    /// NDJSON through EventJson's reader of every way in, line by line. A file or standard input is read as bytes, so
+    /// invalid UTF-8 and a byte-order mark are judged by that reader exactly as on the bus and over HTTP.
+    /// </summary>
     public static async Task<(List<NurtureMessage> Events, List<RejectedLine> Rejected)> ReadAsync(TextReader reader, CancellationToken cancel, Progress? progress = null)
     {
         var messages = new List<NurtureMessage>();
         var rejected = new List<RejectedLine>();
-        var number = 0;
-        var stream = (reader as StreamReader)?.BaseStream;
-        while (await reader.ReadLineAsync(cancel) is { } line)
+        void Read(ReadOnlySpan<byte> line, int number)
         {
-            number++;
-            if (progress is not null && stream is { CanSeek: true } && number % 1000 == 0) progress.Report(stream.Position / 1024);
-            if (string.IsNullOrWhiteSpace(line)) continue;
-            if (EventJson.TryParse(line, out var message, out var error)) messages.Add(message);
+            line = line.Trim(" \t\r"u8);
+            if (line.IsEmpty) return;
+            if (EventJson.TryParseIncoming(line, out var message, out var error)) messages.Add(message);
             else rejected.Add(new RejectedLine(number, error));
         }
+        if (reader is StreamReader { BaseStream: var stream })
+        {
+            using var buffer = new MemoryStream();
+            await stream.CopyToAsync(buffer, cancel);
+            ReadOnlyMemory<byte> rest = buffer.GetBuffer().AsMemory(0, (int)buffer.Length);
+            for (var number = 1; !rest.IsEmpty; number++)
+            {
+                var end = rest.Span.IndexOf((byte)'\n');
+                Read((end < 0 ? rest : rest[..end]).Span, number);
+                if (progress is not null && number % 1000 == 0) progress.Report((buffer.Length - rest.Length) / 1024);
+                rest = end < 0 ? ReadOnlyMemory<byte>.Empty : rest[(end + 1)..];
+            }
+            return (messages, rejected);
+        }
+        var n = 0;
+        while (await reader.ReadLineAsync(cancel) is { } text) Read(System.Text.Encoding.UTF8.GetBytes(text), ++n);
         return (messages, rejected);
     }
 
     /// <summary>The NDJSON events a command reads: a file, or standard input for '-' or no file.</summary>
     public static TextReader OpenEvents(FileInfo? file) =>
-        file is null || file.Name == "-" ? Console.In
+        file is null || file.Name == "-" ? new StreamReader(Console.OpenStandardInput())
         : file.Exists ? new StreamReader(file.OpenRead())
         : throw new FileNotFoundException($"The events file '{file.FullName}' does not exist. Give an NDJSON file, or '-' to read standard input.");
 
-    private static JsonSerializerOptions CreateOutputOptions()
-    {
-        var options = new JsonSerializerOptions(JsonSerializerDefaults.Web) { WriteIndented = true };
-        options.Converters.Add(new JsonStringEnumConverter(JsonNamingPolicy.CamelCase));
-        return options;
-    }
 }

@@ -47,16 +47,17 @@ public static class ReportCommand
         var c = CultureInfo.InvariantCulture;
         var text = new StringBuilder();
         text.AppendLine(c, $"Funnel (definition {report.DefinitionVersion}, as of {report.AsOf:yyyy-MM-dd HH:mm} UTC)");
-        text.AppendLine("  stage        reached    now   conversion   avg days in stage");
+        text.AppendLine("  stage        reached  skipped    now   conversion   avg days in stage");
         foreach (var f in report.Funnel)
         {
             var time = times.FirstOrDefault(t => t.Stage == f.Stage);
-            text.AppendLine(c, $"  {f.Stage,-10} {f.Reached,9} {f.Now,6}   {(f.ConversionFromPrevious is { } r ? r.ToString("P1", c) : "–"),10}   {(time is null ? "–" : time.AverageDays.ToString("0.0", c)),17}");
+            text.AppendLine(c, $"  {f.Stage,-10} {f.Reached,9} {(f.Stage == Contracts.LeadStage.Lead ? "" : f.Skipped.ToString(c)),8} {f.Now,6}   {(f.ConversionFromPrevious is { } r ? r.ToString("P1", c) : "–"),10}   {(time is null ? "–" : time.AverageDays.ToString("0.0", c)),17}");
         }
         foreach (var other in new[] { Contracts.LeadStage.Recycled, Contracts.LeadStage.Disqualified })
         {
-            text.AppendLine(c, $"  {other,-12} {"",7} {report.LeadsPerStage.GetValueOrDefault(other),6}");
+            text.AppendLine(c, $"  {other,-12} {"",16} {report.LeadsPerStage.GetValueOrDefault(other),6}");
         }
+        text.AppendLine("  reached: leads that entered the stage; skipped: leads that jumped over it (e.g. a deal won before sales saw them), counted apart, never as reached.");
         var v = report.MqlValue;
         text.AppendLine();
         text.AppendLine(c, $"MQL value: {Money(v.Value, v.Currency)} (95 %: {Money(v.ValueLow, v.Currency)} – {Money(v.ValueHigh, v.Currency)})");
@@ -66,7 +67,7 @@ public static class ReportCommand
             text.AppendLine("  source               MQLs  customers       value    95 % interval          cost/MQL   return");
             foreach (var s in report.MqlValueBySource)
             {
-                var spend = report.SpendBySource.GetValueOrDefault(s.Source ?? "");
+                var spend = report.SpendByChannel.GetValueOrDefault(s.Source ?? "");
                 text.AppendLine(c, $"  {s.Source,-20} {s.Mqls,5} {s.Customers,10} {Money(s.Value, s.Currency),11}    {Money(s.ValueLow, s.Currency) + " – " + Money(s.ValueHigh, s.Currency),-20} {(spend?.CostPerMql is { } cpm ? Money(cpm, s.Currency) : "–"),9} {(spend?.ReturnOnSpend is { } ros ? ros.ToString("0.0x", c) : "–"),8}");
             }
         }

@@ -33,7 +33,8 @@ public static class SimulateCommand
             var candidate = DefinitionSettings.Load(proposedConfiguration);
             var database = Settings.Database(configuration);
             database.Migrate();
-            var events = await new LeadStore(database).ReadAllEventsAsync(cancel);
+            var store = new LeadStore(database);
+            var events = await store.ReadAllEventsAsync(cancel);
             if (events.Count == 0) throw new ArgumentException($"simulate: {database.Describe()} holds no events yet; ingest some first (`ingest samples/events.ndjson`).");
 
             var now = DateTimeOffset.UtcNow;
@@ -44,9 +45,12 @@ public static class SimulateCommand
                 .Where(p => ReachedMql(p.Before) != ReachedMql(p.After))
                 .Select(p => new { leadId = p.After.LeadId, source = p.After.Source, wasMql = ReachedMql(p.Before), isMql = ReachedMql(p.After), scoreBefore = p.Before.Score, scoreAfter = p.After.Score })
                 .ToList();
+            // What `report` counts: leads the stored decisions made an MQL, under the definitions in force when each event arrived.
+            var storedMqls = (await store.ReadFunnelAsync(cancel)).Single(f => f.Stage == LeadStage.Mql).Reached;
             var result = new
             {
                 events = events.Count,
+                stored = new { mqls = storedMqls },
                 live = new { definition = $"{live.Name} {live.Version}", mqls = a.Leads.Count(ReachedMql), mqlValue = a.Summary.MqlValue },
                 proposed = new { definition = $"{candidate.Name} {candidate.Version}", mqls = b.Leads.Count(ReachedMql), mqlValue = b.Summary.MqlValue },
                 becomeMql = flips.Count(f => f.isMql),
@@ -68,6 +72,9 @@ public static class SimulateCommand
                                  proposed: {Value(b.Summary.MqlValue)}
                   {result.becomeMql} leads would become MQLs, {result.stopBeingMql} would no longer be.
                 """));
+            Console.Out.WriteLine(storedMqls == result.live.mqls
+                ? string.Create(c, $"  MQLs counts leads the definition made an MQL at some point, as `report`'s \"reached\" for Mql does ({storedMqls}).")
+                : string.Create(c, $"  `report` says {storedMqls} reached MQL: those were decided as the events arrived, under the definition in force then; the live column decides the whole history again under {live.Version}."));
             foreach (var f in result.flips) Console.Out.WriteLine(string.Create(c, $"  {f.leadId,-14} {f.source,-18} {(f.isMql ? "becomes an MQL" : "no longer an MQL"),-17} score {f.scoreBefore} → {f.scoreAfter}"));
             if (flips.Count > result.flips.Count) Console.Out.WriteLine($"  … and {flips.Count - result.flips.Count} more (--show N, or --json)");
             Console.Out.WriteLine("Nothing was changed. To adopt it, put the proposed Nurture:Definition into the worker's settings and restart it.");

@@ -40,23 +40,20 @@ public sealed class PlainJsonEvents : ISerializerFactory, IMessageDeserializer
 
     public MessageBody GetMessageBody(string text) => new StringMessageBody(text);
 
-    /// <summary>The event, or an <see cref="UnreadableEvent"/> saying which field is wrong and why.</summary>
+    /// <summary>The event, or an <see cref="UnreadableEvent"/> saying which field is wrong and why (EventJson's reader of every way in).</summary>
     public static object Read(byte[] bytes)
     {
-        string text;
+        if (EventJson.TryParseIncoming(bytes, out var e, out var error)) return e;
+        string payload;
         try
         {
-            text = StrictUtf8.GetString(bytes);
+            payload = StrictUtf8.GetString(bytes);
         }
         catch (DecoderFallbackException)
         {
-            return new UnreadableEvent("$: the body is not UTF-8 text.", Convert.ToBase64String(bytes));
+            payload = Convert.ToBase64String(bytes);
         }
-        if (text.Length > 0 && text[0] == '\uFEFF') text = text[1..];
-        if (!EventJson.TryParse(text, out var e, out var error)) return new UnreadableEvent(error, text);
-        return EventJson.Incoming.Contains(e.GetType())
-            ? e
-            : new UnreadableEvent($"type: '{e.GetType().Name}' is an event Nurture publishes, not one it consumes.", text);
+        return new UnreadableEvent(error, payload);
     }
 
     /// <summary>Offers the parsed object as its own type and its base types (MassTransit's message type URNs), nothing else.</summary>

@@ -15,7 +15,7 @@ public sealed record FunnelReport(
     IReadOnlyDictionary<LeadStage, int> LeadsPerStage,
     ValueEstimate MqlValue,
     IReadOnlyList<ValueEstimate> MqlValueBySource,
-    IReadOnlyDictionary<string, SpendReturn> SpendBySource,
+    IReadOnlyDictionary<string, SpendReturn> SpendByChannel,
     IReadOnlyDictionary<string, int> Emails,
     int HandOffBreaches,
     IReadOnlyList<DayCount> Timeline)
@@ -23,7 +23,7 @@ public sealed record FunnelReport(
     public static async Task<FunnelReport> ReadAsync(LeadStore store, Definition definition, DateTimeOffset now, CancellationToken cancel = default)
     {
         var cohorts = await store.ReadCohortsAsync(now.AddDays(-definition.Value.SalesCycleDays), cancel);
-        var overall = new CohortCounts(null, cohorts.Sum(c => c.Mqls), cohorts.Sum(c => c.Customers), cohorts.Sum(c => c.Revenue));
+        var (overall, bySource) = Core.MqlValue.EstimateAll(cohorts, definition.Value);
         // Spend is set against every MQL and customer a source ever brought, not only the cohort old enough for the close rate.
         var allTime = (await store.ReadCohortsAsync(DateTimeOffset.MaxValue, cancel)).ToDictionary(c => c.Source ?? "", StringComparer.Ordinal);
         var spend = (await store.ReadSpendAsync(cancel)).ToDictionary(
@@ -35,8 +35,8 @@ public sealed record FunnelReport(
             definition.Version,
             await store.ReadFunnelAsync(cancel),
             await store.ReadStageCountsAsync(cancel),
-            Core.MqlValue.Estimate(overall, definition.Value),
-            cohorts.Select(c => Core.MqlValue.Estimate(c, definition.Value)).OrderBy(v => v.Source, StringComparer.Ordinal).ToList(),
+            overall,
+            bySource,
             spend,
             await store.CountStepsAsync(cancel),
             await store.CountHandOffBreachesAsync(cancel),
@@ -79,7 +79,7 @@ internal static class FunnelGauges
         meter.CreateObservableGauge("nurture.leads", () => Read(latest, r => r.LeadsPerStage.Select(p => Measure(p.Value, ("stage", p.Key.ToString())))),
             "{lead}", "Leads in each stage now.");
         meter.CreateObservableGauge("nurture.funnel.reached", () => Read(latest, r => r.Funnel.Select(f => Measure(f.Reached, ("stage", f.Stage.ToString())))),
-            "{lead}", "Leads that reached each funnel stage (or a later one).");
+            "{lead}", "Leads that entered each funnel stage (a stage a lead jumped over does not count).");
         meter.CreateObservableGauge("nurture.conversion.ratio", () => Read(latest, r => r.Funnel.Zip(r.Funnel.Skip(1))
             .Where(p => p.Second.ConversionFromPrevious is not null)
             .Select(p => new Measurement<double>(p.Second.ConversionFromPrevious!.Value, new("from", p.First.Stage.ToString()), new("to", p.Second.Stage.ToString())))),
@@ -96,9 +96,9 @@ internal static class FunnelGauges
                 Measure(v.CloseRateLow, ("source", v.Source ?? "all"), ("bound", "low")),
                 Measure(v.CloseRateHigh, ("source", v.Source ?? "all"), ("bound", "high")),
             })), "1", "Close rate MQL → customer of the cohort old enough to have closed.");
-        meter.CreateObservableGauge("nurture.mql.cost", () => Read(latest, r => r.SpendBySource.Where(s => s.Value.CostPerMql is not null)
+        meter.CreateObservableGauge("nurture.mql.cost", () => Read(latest, r => r.SpendByChannel.Where(s => s.Value.CostPerMql is not null)
             .Select(s => Measure((double)s.Value.CostPerMql!.Value, ("source", s.Key)))), null, "Spend per MQL, per source where spend is known.");
-        meter.CreateObservableGauge("nurture.spend.return.ratio", () => Read(latest, r => r.SpendBySource.Where(s => s.Value.ReturnOnSpend is not null)
+        meter.CreateObservableGauge("nurture.spend.return.ratio", () => Read(latest, r => r.SpendByChannel.Where(s => s.Value.ReturnOnSpend is not null)
             .Select(s => Measure(s.Value.ReturnOnSpend!.Value, ("source", s.Key)))), "1", "Revenue from a source's customers per unit of its spend.");
     }
 

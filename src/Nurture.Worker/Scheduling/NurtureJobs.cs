@@ -139,8 +139,8 @@ public sealed class SnapshotMqlValue(LeadStore store, Definition definition, Tim
     {
         var now = clock.GetUtcNow();
         var cohorts = await store.ReadCohortsAsync(now.AddDays(-definition.Value.SalesCycleDays), cancel);
-        var overall = new CohortCounts(null, cohorts.Sum(c => c.Mqls), cohorts.Sum(c => c.Customers), cohorts.Sum(c => c.Revenue));
-        var estimates = cohorts.Prepend(overall).Select(c => MqlValue.Estimate(c, definition.Value)).ToList();
+        var (overall, bySource) = MqlValue.EstimateAll(cohorts, definition.Value);
+        var estimates = bySource.Prepend(overall).ToList();
         var messages = estimates.Select(v => new MqlValueCalculated
         {
             EventId = Lifecycle.DerivedId(Guid.Empty, $"mql-value:{v.Source}:{now:yyyyMMddHHmm}"), OccurredAt = now, Source = v.Source,

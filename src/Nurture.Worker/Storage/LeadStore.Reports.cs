@@ -52,6 +52,44 @@ public sealed partial class LeadStore
         return counts;
     }
 
+    /// <summary>
+    /// The funnel from the recorded transitions, counted in SQL: a stage is reached when a transition entered it (every lead
+    /// entered Lead), skipped when a transition jumped over it and none ever entered it. Never from the furthest stage, which would invent the stages in between.
+    /// </summary>
+    public async Task<IReadOnlyList<FunnelStage>> ReadFunnelAsync(CancellationToken cancel = default)
+    {
+        await using var connection = await Database.OpenAsync(cancel);
+        var now = await ReadStageCountsAsync(cancel);
+        var reached = new Dictionary<LeadStage, int> { [LeadStage.Lead] = await connection.ExecuteScalarAsync<int>(new CommandDefinition(ReportSql.CountLeads, cancellationToken: cancel)) };
+        var skipped = new Dictionary<LeadStage, int>();
+        foreach (var stage in Funnel.Stages.Skip(1))
+        {
+            var args = new { stage = stage.ToString(), pattern = $"%{stage}%" };
+            reached[stage] = await connection.ExecuteScalarAsync<int>(new CommandDefinition(ReportSql.CountEntered, args, cancellationToken: cancel));
+            skipped[stage] = await connection.ExecuteScalarAsync<int>(new CommandDefinition(ReportSql.CountSkipped, args, cancellationToken: cancel));
+        }
+        return Funnel.From(reached, skipped, now);
+    }
+
+    /// <summary>The MQL cohorts old enough to count (first MQL before <paramref name="cutoff"/>), per source, counted in SQL, with the revenue's squares for its spread.</summary>
+    public async Task<IReadOnlyList<CohortCounts>> ReadCohortsAsync(DateTimeOffset cutoff, CancellationToken cancel = default)
+    {
+        await using var connection = await Database.OpenAsync(cancel);
+        var rows = await connection.QueryAsync<CohortRevenueRow>(new CommandDefinition(ReportSql.CohortsBySource, new { cutoff }, cancellationToken: cancel));
+        return rows.Select(r => new CohortCounts(r.Source, r.Mqls, r.Customers, Amount(r.Revenue), Convert.ToDouble(r.RevenueSquares ?? 0.0, System.Globalization.CultureInfo.InvariantCulture))).ToList();
+    }
+
+    private static decimal Amount(object? value) => value is null or DBNull ? 0m : decimal.Round(Convert.ToDecimal(value, System.Globalization.CultureInfo.InvariantCulture), 2);
+
+    private sealed class CohortRevenueRow
+    {
+        public string Source { get; set; } = "";
+        public int Mqls { get; set; }
+        public int Customers { get; set; }
+        public object? Revenue { get; set; }
+        public object? RevenueSquares { get; set; }
+    }
+
     public async Task<int> CountHandOffBreachesAsync(CancellationToken cancel = default)
     {
         await using var connection = await Database.OpenAsync(cancel);
@@ -143,6 +181,27 @@ public sealed partial class LeadStore
 /// <summary>The reports' SQL, the same on every provider (the SQL Server parse test reads it).</summary>
 internal static class ReportSql
 {
+    public const string CohortsBySource = """
+        SELECT source, COUNT(*) AS mqls,
+               SUM(CASE WHEN deals_won > 0 THEN 1 ELSE 0 END) AS customers,
+               SUM(CASE WHEN deals_won > 0 THEN revenue ELSE 0.0 END) AS revenue,
+               SUM(CASE WHEN deals_won > 0 THEN revenue * revenue ELSE 0.0 END) AS revenue_squares
+        FROM leads
+        WHERE first_mql_at IS NOT NULL AND first_mql_at <= @cutoff
+        GROUP BY source
+        ORDER BY source
+        """;
+
+    public const string CountLeads = "SELECT COUNT(*) FROM leads";
+
+    public const string CountEntered = "SELECT COUNT(DISTINCT lead_id) FROM stage_transitions WHERE to_stage = @stage";
+
+    // Skipped lists stage names joined by commas; no stage name is part of another.
+    public const string CountSkipped = """
+        SELECT COUNT(DISTINCT lead_id) FROM stage_transitions
+        WHERE skipped LIKE @pattern AND lead_id NOT IN (SELECT lead_id FROM stage_transitions WHERE to_stage = @stage)
+        """;
+
     public const string CountHandOffBreaches = "SELECT COUNT(*) FROM outbox WHERE type = 'HandOffSlaBreached'";
 
     public const string History = "SELECT type, occurred_at, received_at, outcome FROM lead_events WHERE lead_id = @leadId ORDER BY occurred_at, received_at";

@@ -108,25 +108,6 @@ public sealed partial class LeadStore(Database database)
             StoreSql.CountSuppressions, new { hash = EmailHash(email) }, cancellationToken: cancel)) > 0;
     }
 
-    /// <summary>Leads per stage now, and per furthest funnel stage reached, counted in SQL.</summary>
-    public async Task<IReadOnlyList<FunnelStage>> ReadFunnelAsync(CancellationToken cancel = default)
-    {
-        await using var connection = await Database.OpenAsync(cancel);
-        var now = (await connection.QueryAsync<StageCount>(new CommandDefinition(
-            StoreSql.CountByStage, cancellationToken: cancel))).ToDictionary(r => Enum.Parse<LeadStage>(r.Stage), r => r.Leads);
-        var furthest = (await connection.QueryAsync<StageCount>(new CommandDefinition(
-            StoreSql.CountByFurthestStage, cancellationToken: cancel))).ToDictionary(r => Enum.Parse<LeadStage>(r.Stage), r => r.Leads);
-        return Funnel.From(furthest, now);
-    }
-
-    /// <summary>The MQL cohorts old enough to count (first MQL before <paramref name="cutoff"/>), per source, counted in SQL.</summary>
-    public async Task<IReadOnlyList<CohortCounts>> ReadCohortsAsync(DateTimeOffset cutoff, CancellationToken cancel = default)
-    {
-        await using var connection = await Database.OpenAsync(cancel);
-        var rows = await connection.QueryAsync<CohortRow>(new CommandDefinition(StoreSql.CohortsBySource, new { cutoff }, cancellationToken: cancel));
-        return rows.Select(r => new CohortCounts(r.Source, r.Mqls, r.Customers, Money(r.Revenue))).ToList();
-    }
-
     public async Task<IReadOnlyDictionary<string, decimal>> ReadSpendAsync(CancellationToken cancel = default)
     {
         await using var connection = await Database.OpenAsync(cancel);
@@ -172,14 +153,6 @@ public sealed partial class LeadStore(Database database)
     {
         public string Stage { get; set; } = "";
         public int Leads { get; set; }
-    }
-
-    private sealed class CohortRow
-    {
-        public string Source { get; set; } = "";
-        public int Mqls { get; set; }
-        public int Customers { get; set; }
-        public object? Revenue { get; set; }
     }
 
     private sealed class SpendRow

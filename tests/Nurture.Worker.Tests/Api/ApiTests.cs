@@ -117,16 +117,17 @@ public class When_publishers_post_events_over_http
 
         using var lead = JsonDocument.Parse(await http.GetStringAsync("/api/leads/api-1"));
         var root = lead.RootElement;
-        Assert.Equal("Mql", root.GetProperty("stage").GetString());
+        Assert.Equal("mql", root.GetProperty("stage").GetString());
         Assert.True(root.GetProperty("score").GetProperty("total").GetDouble() >= 50);
         Assert.Contains(root.GetProperty("score").GetProperty("explanation").EnumerateArray(), l => l.GetProperty("rule").GetString()!.Contains("demoRequested", StringComparison.Ordinal));
         Assert.Equal(3, root.GetProperty("history").GetArrayLength());
-        Assert.Equal("Mql", root.GetProperty("transitions")[0].GetProperty("toStage").GetString());
+        Assert.Equal("mql", root.GetProperty("transitions")[0].GetProperty("to").GetString());
+        Assert.Equal(JsonValueKind.Array, root.GetProperty("transitions")[0].GetProperty("skipped").ValueKind); // the same shape as `replay`
         Assert.Equal("software-welcome", root.GetProperty("emails")[0].GetProperty("template").GetString());
         Assert.Equal(HttpStatusCode.NotFound, (await http.GetAsync("/api/leads/nobody")).StatusCode);
 
         using var funnel = JsonDocument.Parse(await http.GetStringAsync("/api/funnel"));
-        var mql = funnel.RootElement.GetProperty("funnel").EnumerateArray().Single(s => s.GetProperty("stage").GetString() == "Mql");
+        var mql = funnel.RootElement.GetProperty("funnel").EnumerateArray().Single(s => s.GetProperty("stage").GetString() == "mql");
         Assert.Equal(1, mql.GetProperty("reached").GetInt32());
         Assert.Equal(100m, funnel.RootElement.GetProperty("mqlValue").GetProperty("value").GetDecimal()); // the article's prior: 20 % × 500 €
     }

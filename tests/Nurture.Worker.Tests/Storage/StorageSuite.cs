@@ -258,8 +258,16 @@ public abstract class StorageSuite(DatabaseProvider provider)
         var database = TestDatabase.Create(Provider);
         var store = Store(database);
         var definition = DefaultDefinition.Create();
-        var events = Cli.SampleLeads.Generate(60, seed: 3, new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero), days: 90, definition);
-        foreach (var chunk in events.Chunk(100)) await database.ApplyAsync(definition, Now, chunk);
+        var phone = new DateTimeOffset(2026, 1, 10, 9, 0, 0, TimeSpan.Zero);
+        // A quote signed by phone: a deal won by a lead that never was an MQL skips MQL, SAL and SQL.
+        List<NurtureMessage> events =
+        [
+            .. Cli.SampleLeads.Generate(60, seed: 3, new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero), days: 90, definition),
+            new LeadCaptured { EventId = Guid.NewGuid(), LeadId = "phone-deal", OccurredAt = phone, Email = "kai@garten.example", Source = "seo", Consent = true },
+            new DealWon { EventId = Guid.NewGuid(), LeadId = "phone-deal", OccurredAt = phone.AddDays(2), Revenue = 8450m, Currency = "EUR" },
+        ];
+        events.Sort((a, b) => a.OccurredAt.CompareTo(b.OccurredAt));
+        foreach (var chunk in events.Chunk(100)) await database.ApplyAsync(definition, Now, [.. chunk]);
         var end = events[^1].OccurredAt;
         var replay = Replay.Run(events, definition, end);
 
@@ -268,9 +276,11 @@ public abstract class StorageSuite(DatabaseProvider provider)
         var spend = await store.ReadSpendAsync();
 
         // Replay rescored for decay at the end; storage has not run a decay pass, so compare what decay cannot change.
-        Assert.Equal(replay.Summary.Funnel.Select(f => (f.Stage, f.Reached)), funnel.Select(f => (f.Stage, f.Reached)));
-        var overall = new CohortCounts(null, cohorts.Sum(c => c.Mqls), cohorts.Sum(c => c.Customers), cohorts.Sum(c => c.Revenue));
-        Assert.Equal(replay.Summary.MqlValue, MqlValue.Estimate(overall, definition.Value));
+        Assert.Equal(replay.Summary.Funnel.Select(f => (f.Stage, f.Reached, f.Skipped)), funnel.Select(f => (f.Stage, f.Reached, f.Skipped)));
+        Assert.Equal([0, 1, 1, 1, 0], funnel.Select(f => f.Skipped)); // the phone deal, counted apart and never as reached
+        var (overall, bySource) = MqlValue.EstimateAll(cohorts, definition.Value);
+        Assert.Equal(replay.Summary.MqlValue, overall);
+        Assert.Equal(replay.Summary.MqlValueBySource.Where(v => v.Mqls > 0), bySource);
         Assert.Equal(replay.Summary.SpendByChannel.ToDictionary(s => s.Key, s => s.Value.Spend), spend.ToDictionary(s => s.Key, s => s.Value));
     }
 

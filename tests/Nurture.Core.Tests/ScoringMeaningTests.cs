@@ -1,0 +1,96 @@
+using Nurture.Contracts;
+
+namespace Nurture.Core.Tests;
+
+/// <summary>What a score means: role words as whole words in the lead's language, opens that count for little, intent that expires, decay stamped when it happened.</summary>
+public class When_the_score_is_read_by_a_person
+{
+    private static double RolePoints(string role, string language = "de")
+    {
+        var given = new Given();
+        var lead = Lead.New("l", Given.Start) with { Profile = LeadProfile.From(given.Captured(role: role)) with { Language = language } };
+        return Scoring.Score(lead, Given.Start, given.Definition).Lines.Where(l => l.Rule.StartsWith("fit:role", StringComparison.Ordinal)).Sum(l => l.Points);
+    }
+
+    [Theory]
+    [InlineData("Headhunter", 0)]
+    [InlineData("Homeowner", 0)]
+    [InlineData("Head of IT", 10)]
+    [InlineData("Marketing Manager", 5)]
+    [InlineData("Geschäftsführer", 10)]
+    [InlineData("Inhaber", 10)]
+    [InlineData("Leiterin Marketing", 10)]
+    [InlineData("Vertriebsleiter", 10)]
+    [InlineData("Werkstudent", -10)]
+    [InlineData("Studentin", -10)]
+    public void Should_match_role_words_as_whole_words_in_german_and_english(string role, double points) =>
+        Assert.Equal(points, RolePoints(role));
+
+    [Fact]
+    public void Should_look_only_at_the_words_of_the_leads_language_and_english()
+    {
+        Assert.Equal(10, RolePoints("Inhaber", "de"));
+        Assert.Equal(0, RolePoints("Inhaber", "fr"));
+        Assert.Equal(10, RolePoints("Owner", "fr"));
+    }
+
+    [Fact]
+    public void Should_not_let_an_email_open_reset_decay()
+    {
+        var given = new Given();
+        var mql = given.AnMql().Lead;
+        given.After(TimeSpan.FromDays(300));
+
+        var opened = given.Apply(mql, given.Did(ActivityType.EmailOpened));
+
+        // Trial 30 + demo 40 + the open's 1 point, all decayed for 300 days (half-life 30): 71 / 1024 ≈ 0.07, not 71.
+        Assert.Equal(0.07, opened.Score.Behaviour);
+        Assert.Equal(LeadStage.Mql, opened.Lead.Stage);
+    }
+
+    [Fact]
+    public void Should_not_hand_a_recycled_lead_to_sales_again_on_two_opens_and_an_old_trial()
+    {
+        var given = new Given();
+        var mql = given.AnMql();
+        given.After(TimeSpan.FromDays(1));
+        var recycled = given.Apply(mql.Lead, given.Rejected("not now"));
+        given.After(TimeSpan.FromDays(300));
+
+        var after = given.Apply(recycled.Lead, given.Did(ActivityType.EmailOpened), given.Did(ActivityType.EmailOpened));
+
+        Assert.Equal(LeadStage.Recycled, after.Lead.Stage);
+        Assert.Equal(0, after.Lead.EngagementsSinceRecycle);
+    }
+
+    [Fact]
+    public void Should_let_high_intent_expire_after_its_window()
+    {
+        var given = new Given();
+        var trial = given.Apply(null, given.Captured(), given.Did(ActivityType.TrialStarted)); // one engagement: the guard holds it
+        given.After(TimeSpan.FromDays(100)); // the trial's window is 90 days
+        var download = given.Apply(trial.Lead, given.Did(ActivityType.WhitepaperDownloaded));
+
+        Assert.True(download.Score.Total >= 50, $"score {download.Score.Total}");
+        Assert.Equal(LeadStage.Lead, download.Lead.Stage);
+        Assert.StartsWith("high intent expired", Lifecycle.Qualifies(download.Lead, download.Score, given.Definition, given.Now).Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Should_stamp_a_decay_demotion_when_the_score_fell_below_the_floor_not_when_it_was_checked()
+    {
+        var given = new Given();
+        var mql = given.Apply(null, given.Captured("solar", 2000, "US", "lea@gmx.de", "Student"),
+            given.Did(ActivityType.TrialStarted), given.Did(ActivityType.DemoRequested)).Lead;
+        Assert.Equal(LeadStage.Mql, mql.Stage);
+
+        var demoted = Lifecycle.Rescore(mql, given.Now.AddDays(200), given.Definition, Guid.NewGuid());
+
+        // Fit 5 (solar 10, 2000 staff 5, student -10), behaviour 70; the floor is 25: 70 · 0.5^(d/30) + 5 = 25,
+        // d = 30 · log2(3.5) = 54.22 days after the demo request.
+        var transition = Assert.Single(demoted.Transitions);
+        Assert.Equal(given.Now.AddDays(54.22).UtcTicks, transition.At.UtcTicks, (double)TimeSpan.FromMinutes(15).Ticks);
+        Assert.Equal(transition.At, Assert.IsType<LeadStageChanged>(Assert.Single(demoted.Outgoing)).OccurredAt);
+        Assert.Equal(LeadStage.Lead, demoted.Lead.Stage);
+    }
+}
