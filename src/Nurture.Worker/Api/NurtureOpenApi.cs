@@ -59,6 +59,7 @@ public static class NurtureOpenApi
                 if (response.Content?.TryGetValue("application/problem+json", out var problem) == true) problem.Example ??= ProblemExample(status, context.Description.RelativePath);
             }
             if (context.Description.RelativePath == "unsubscribe/{token}") DescribeUnsubscribe(operation, context.Description.HttpMethod ?? "GET", context.Document);
+            if (context.Description.RelativePath is "r/{token}" or "o/{token}" or "link-not-valid") DescribeTracking(operation, context.Description.RelativePath, context.Description.HttpMethod ?? "GET", context.Document);
             foreach (var parameter in (operation.Parameters ?? []).OfType<OpenApiParameter>())
             {
                 parameter.Example ??= parameter.Name switch
@@ -144,6 +145,42 @@ public static class NurtureOpenApi
             ["200"] = Page("A page for people (English and German).", post ? "<p>You are unsubscribed. You will get no more of these emails.</p>" : "<p>Unsubscribe from these emails?</p><form method=\"post\">…</form>"),
             ["400"] = Page("The link is not valid (a page for people, not problem details).", "<p>This unsubscribe link is not valid.</p>"),
         };
+    }
+
+    /// <summary>The tracked links and the open pixel of nurture emails, and the page a bad link lands on: for mail clients and people.</summary>
+    private static void DescribeTracking(OpenApiOperation operation, string path, string method, OpenApiDocument? document)
+    {
+        var head = method.Equals("HEAD", StringComparison.OrdinalIgnoreCase);
+        var (id, summary) = path switch
+        {
+            "r/{token}" => ("Click", "A link in a nurture email: records emailClicked (a HEAD or a click right after delivery as a machine click) and redirects to the target"),
+            "o/{token}" => ("Open", "The open-tracking image of a nurture email (when Nurture:Email:TrackOpens is on): records emailOpened"),
+            _ => ("LinkNotValid", "The page a forged or altered link lands on"),
+        };
+        operation.OperationId = (head ? "Head" : "Get") + id;
+        operation.Summary = summary;
+        operation.Tags = new HashSet<OpenApiTagReference> { new("Email", document) };
+        OpenApiResponse Response(string description, string mediaType, string example) => new()
+        {
+            Description = description,
+            Content = new Dictionary<string, OpenApiMediaType> { [mediaType] = new() { Schema = new OpenApiSchema { Type = JsonSchemaType.String }, Example = JsonValue.Create(example) } },
+        };
+        operation.Responses = path switch
+        {
+            "r/{token}" => new OpenApiResponses
+            {
+                ["302"] = Response("On to the link's target (Location), or to /link-not-valid for a token that does not verify.", "text/plain", "Location: https://example.com/webinar"),
+            },
+            "o/{token}" => new OpenApiResponses { ["200"] = Response("A transparent 1×1 GIF.", "image/gif", "GIF89a…") },
+            _ => new OpenApiResponses { ["404"] = Response("A page for people (English and German).", "text/html", "<p>This link is not valid.</p>") },
+        };
+    }
+
+    /// <summary>GET /api/webhooks/deliveries: the delivery log.</summary>
+    public static Task WebhookDeliveriesExample(OpenApiOperation operation, OpenApiOperationTransformerContext context, CancellationToken cancel)
+    {
+        SetExample(operation, "200", """{"counts":{"delivered":41,"retrying":2,"given_up":0},"deliveries":[{"id":43,"subscription":"crm","messageId":"5f0c1c4e-1111-4a4a-9b9b-000000000043","type":"LeadHandedToSales","leadId":"lead-00011","status":"retrying","attempts":3,"nextAttemptAt":"2026-03-02T08:12:00Z","lastStatusCode":503}]}""");
+        return Task.CompletedTask;
     }
 
     private static void SetExample(OpenApiOperation operation, string status, string json) => SetExample(operation, status, JsonNode.Parse(json)!);

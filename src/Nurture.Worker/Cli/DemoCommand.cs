@@ -73,6 +73,8 @@ public static class DemoCommand
             ["Nurture:Email:BatchSize"] = "200",
             // Leases are in simulated time, which runs thousands of times faster here: a long one keeps claims from lapsing mid-send.
             ["Nurture:Email:LeaseSeconds"] = "2592000",
+            // An event handled a moment late is days late in simulated time: no welcome email counts as stale here.
+            ["Nurture:Import:GraceHours"] = "87600",
             ["Nurture:Schedule:HandOffCheckMinutes"] = "1",
             ["Nurture:Schedule:DecayCheckMinutes"] = "1",
             ["Nurture:Schedule:ValueSnapshotMinutes"] = "1",

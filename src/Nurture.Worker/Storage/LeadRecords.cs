@@ -89,12 +89,17 @@ public sealed class LeadTransaction(DbConnection connection, DbTransaction trans
         return known;
     }
 
-    /// <summary>The stored leads among <paramref name="ids"/> with their versions, and the last nurture enrolment of each.</summary>
+    /// <summary>
+    /// The stored leads among <paramref name="ids"/> with their versions, and the last nurture enrolment of each; the
+    /// leads stay locked for this transaction (see <see cref="SqlDialect.LockLeads"/>).
+    /// </summary>
     public async Task<(IReadOnlyDictionary<string, StoredLead> Leads, IReadOnlyDictionary<string, int> Enrolments)> LoadLeadsAsync(IReadOnlyCollection<string> ids)
     {
         var leads = new Dictionary<string, StoredLead>(StringComparer.Ordinal);
         var enrolments = new Dictionary<string, int>(StringComparer.Ordinal);
-        foreach (var chunk in ids.Distinct().Chunk(MaxParameters))
+        var ordered = ids.Distinct().Order(StringComparer.Ordinal).ToList();
+        if (dialect.LockLeads is { } lockLeads && ordered.Count > 0) await connection.ExecuteAsync(Command(lockLeads, dialect.Ids(ordered)));
+        foreach (var chunk in ordered.Chunk(MaxParameters))
         {
             using var grid = await connection.QueryMultipleAsync(Command(dialect.LeadsAndEnrolments, dialect.Ids(chunk)));
             foreach (var row in await grid.ReadAsync<(string LeadId, string State, int Version)>()) leads[row.LeadId] = new StoredLead(LeadStore.ReadState(row.State), row.Version);

@@ -50,11 +50,28 @@ public sealed class SqlDialect
     /// <summary>The inbox: which of a batch's event ids are stored already.</summary>
     public string KnownEvents => $"SELECT event_id FROM lead_events WHERE {In("event_id")}";
 
+    /// <summary>
+    /// Locks a batch's leads, stored or not yet, in id order until the batch commits, so two workers whose batches share
+    /// a lead take turns instead of failing each other's version check or creating the lead twice. PostgreSQL takes
+    /// transaction advisory locks on the ids; SQL Server key-range locks (see <see cref="LeadsAndEnrolments"/>); SQLite
+    /// has one writer at a time anyway.
+    /// </summary>
+    public string? LockLeads => Provider == DatabaseProvider.PostgreSql
+        ? "SELECT pg_advisory_xact_lock(hashtextextended(id, 0)) FROM unnest(@ids) AS id ORDER BY id"
+        : null;
+
     /// <summary>A batch's stored leads and the last nurture enrolment of each, in one round trip.</summary>
-    public string LeadsAndEnrolments => $"""
-        SELECT lead_id, state, version FROM leads WHERE {In("lead_id")};
-        SELECT lead_id, MAX(enrolment) AS enrolment FROM nurture_steps WHERE {In("lead_id")} GROUP BY lead_id
-        """;
+    public string LeadsAndEnrolments => Provider switch
+    {
+        DatabaseProvider.SqlServer => $"""
+            SELECT lead_id, state, version FROM leads WITH (UPDLOCK, HOLDLOCK, ROWLOCK) WHERE {In("lead_id")} ORDER BY lead_id;
+            SELECT lead_id, MAX(enrolment) AS enrolment FROM nurture_steps WHERE {In("lead_id")} GROUP BY lead_id
+            """,
+        _ => $"""
+            SELECT lead_id, state, version FROM leads WHERE {In("lead_id")};
+            SELECT lead_id, MAX(enrolment) AS enrolment FROM nurture_steps WHERE {In("lead_id")} GROUP BY lead_id
+            """,
+    };
 
     public string DeleteTransitions => $"DELETE FROM stage_transitions WHERE {In("lead_id")}";
 

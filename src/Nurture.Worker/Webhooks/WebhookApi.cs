@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.OpenApi;
 using Microsoft.AspNetCore.Routing;
 using Nurture.Worker.Api;
 
@@ -23,6 +24,7 @@ public static class WebhookApi
             });
         }).RequireAuthorization(ApiKeyAuthentication.ReadLeads)
             .WithName("GetWebhookDeliveries").WithTags("Webhooks").WithSummary("The webhook delivery log: counts per status and the latest deliveries")
-            .Produces(StatusCodes.Status200OK, contentType: "application/json").ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status401Unauthorized);
+            .Produces(StatusCodes.Status200OK, contentType: "application/json").ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status401Unauthorized)
+            .AddOpenApiOperationTransformer(NurtureOpenApi.WebhookDeliveriesExample);
     }
 }

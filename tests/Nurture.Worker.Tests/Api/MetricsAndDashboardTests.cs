@@ -99,7 +99,7 @@ public partial class When_dashboards_read_what_nurture_emits
 
         var scrape = await Eventually.Until(() => http.GetStringAsync("/metrics"), s => s.Contains("nurture_leads{", StringComparison.Ordinal) && s.Contains("stage=\"Mql\"} 1", StringComparison.Ordinal), TimeSpan.FromSeconds(20), "the funnel gauges");
 
-        Assert.Equal(6, Sum(scrape, "nurture_events_processed_total"));
+        Assert.Equal(7, Sum(scrape, "nurture_events_processed_total")); // the one-click unsubscribe is an event like the others
         Assert.Equal(1, Sum(scrape, "nurture_events_duplicated_total"));
         Assert.Equal(1, Value(scrape, "nurture_events_rejected_total", ("origin", "api")));
         Assert.Equal(1, Value(scrape, "nurture_stage_transitions_total", ("from", "Lead"), ("to", "Mql"), ("source", "webinar")));
@@ -196,7 +196,9 @@ public partial class When_dashboards_read_what_nurture_emits
                 Assert.True(keys.Count == keys.Distinct().Count(), $"{panel}: {expr} gives the same series twice");
             }
             var leads = await Query(api, Expr(targets, "Leads per stage now"));
-            Assert.Equal(leadsPerStage.Where(p => p.Value > 0).OrderBy(p => p.Key, StringComparer.Ordinal), leads.Select(r => KeyValuePair.Create(r.Labels["stage"], r.Value)).Where(p => p.Value > 0).OrderBy(p => p.Key, StringComparer.Ordinal));
+            // The API's JSON names stages as the events do (camelCase); the metric's label is the stage's own name.
+            Assert.Equal(leadsPerStage.Where(p => p.Value > 0).Select(p => KeyValuePair.Create(p.Key.ToLowerInvariant(), p.Value)).OrderBy(p => p.Key, StringComparer.Ordinal),
+                leads.Select(r => KeyValuePair.Create(r.Labels["stage"].ToLowerInvariant(), r.Value)).Where(p => p.Value > 0).OrderBy(p => p.Key, StringComparer.Ordinal));
             Assert.Equal(240, leads.Sum(r => r.Value));
             var funnelPanel = await Query(api, Expr(targets, "Funnel: leads that reached each stage"));
             Assert.Equal(reached.OrderBy(p => p.Key, StringComparer.Ordinal), funnelPanel.Select(r => KeyValuePair.Create(r.Labels["stage"], r.Value)).OrderBy(p => p.Key, StringComparer.Ordinal));

@@ -201,7 +201,7 @@ public abstract class StorageSuite(DatabaseProvider provider)
     public async Task Should_not_claim_steps_before_they_are_due()
     {
         var store = Store(TestDatabase.Create(Provider));
-        await Apply(store, Captured("lead-d", at: Now.AddDays(-3) /* a Friday 09:30 UTC */));
+        await store.Database.ApplyAsync(_definition, Now.AddDays(-3), Captured("lead-d", at: Now.AddDays(-3) /* a Friday 09:30 UTC */));
 
         Assert.Empty(await store.ClaimDueAsync("w", Now.AddDays(-3).AddMinutes(-1), TimeSpan.FromMinutes(1), 10));
         Assert.Single(await store.ClaimDueAsync("w", Now, TimeSpan.FromMinutes(1), 10));
