@@ -11,7 +11,8 @@ public class When_a_user_runs_the_commands
     private static readonly string[] RequiredOfLeadCaptured = ["email", "leadId", "occurredAt", "source", "consent"];
     private static readonly string Sample = Path.Combine(Repository.Root, "samples", "events.ndjson");
 
-    private static async Task<(int Code, string Out, string Error)> Run(string folder, params string[] args)
+    /// <summary>The real executable in <paramref name="folder"/>, as a user runs it; exit code, standard output and error.</summary>
+    internal static async Task<(int Code, string Out, string Error)> Run(string folder, params string[] args)
     {
         var start = new ProcessStartInfo("dotnet") { WorkingDirectory = folder, RedirectStandardOutput = true, RedirectStandardError = true };
         start.ArgumentList.Add(typeof(LeadStore).Assembly.Location);

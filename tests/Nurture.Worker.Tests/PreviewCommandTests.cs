@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Nurture.Worker.Storage;
 
 namespace Nurture.Worker.Tests;
@@ -6,19 +5,7 @@ namespace Nurture.Worker.Tests;
 /// <summary>`preview` run as the person writing templates runs it: the real executable, in a fresh folder.</summary>
 public class When_a_template_writer_previews_a_step
 {
-    private static async Task<(int Code, string Out, string Error)> Run(string folder, params string[] args)
-    {
-        var start = new ProcessStartInfo("dotnet") { WorkingDirectory = folder, RedirectStandardOutput = true, RedirectStandardError = true };
-        start.ArgumentList.Add(typeof(LeadStore).Assembly.Location);
-        foreach (var arg in args) start.ArgumentList.Add(arg);
-        start.Environment.Remove("Nurture__Database__Provider");
-        start.Environment.Remove("ConnectionStrings__Nurture");
-        using var process = Process.Start(start)!;
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        return (process.ExitCode, await output, await error);
-    }
+    private static Task<(int Code, string Out, string Error)> Run(string folder, params string[] args) => When_a_user_runs_the_commands.Run(folder, args);
 
     [Fact]
     public async Task Should_write_the_text_and_html_part_in_german_and_english_with_links_and_footer()

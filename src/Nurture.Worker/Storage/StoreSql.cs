@@ -23,16 +23,6 @@ internal static class StoreSql
         WHERE id = @id AND claimed_by = @claimer AND status = 'claimed'
         """;
 
-    public const string CohortsBySource = """
-        SELECT source, COUNT(*) AS mqls,
-               SUM(CASE WHEN deals_won > 0 THEN 1 ELSE 0 END) AS customers,
-               SUM(CASE WHEN deals_won > 0 THEN revenue ELSE 0.0 END) AS revenue
-        FROM leads
-        WHERE first_mql_at IS NOT NULL AND first_mql_at <= @cutoff
-        GROUP BY source
-        ORDER BY source
-        """;
-
     public const string MqlStates = "SELECT state, version FROM leads WHERE stage = 'Mql'";
 
     public const string SelectLeadState = "SELECT state, version FROM leads WHERE lead_id = @leadId";
@@ -46,8 +36,6 @@ internal static class StoreSql
     public const string CountSuppressions = "SELECT COUNT(*) FROM suppressions WHERE email_hash = @hash";
 
     public const string CountByStage = "SELECT stage, COUNT(*) AS leads FROM leads GROUP BY stage";
-
-    public const string CountByFurthestStage = "SELECT furthest_stage AS stage, COUNT(*) AS leads FROM leads GROUP BY furthest_stage";
 
     public const string SpendByChannel = "SELECT channel, SUM(amount) AS amount FROM spend GROUP BY channel";
 

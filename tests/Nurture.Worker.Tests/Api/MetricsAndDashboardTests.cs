@@ -201,7 +201,8 @@ public partial class When_dashboards_read_what_nurture_emits
                 leads.Select(r => KeyValuePair.Create(r.Labels["stage"].ToLowerInvariant(), r.Value)).Where(p => p.Value > 0).OrderBy(p => p.Key, StringComparer.Ordinal));
             Assert.Equal(240, leads.Sum(r => r.Value));
             var funnelPanel = await Query(api, Expr(targets, "Funnel: leads that reached each stage"));
-            Assert.Equal(reached.OrderBy(p => p.Key, StringComparer.Ordinal), funnelPanel.Select(r => KeyValuePair.Create(r.Labels["stage"], r.Value)).OrderBy(p => p.Key, StringComparer.Ordinal));
+            Assert.Equal(reached.Select(p => KeyValuePair.Create(p.Key.ToLowerInvariant(), p.Value)).OrderBy(p => p.Key, StringComparer.Ordinal),
+                funnelPanel.Select(r => KeyValuePair.Create(r.Labels["stage"].ToLowerInvariant(), r.Value)).OrderBy(p => p.Key, StringComparer.Ordinal));
             var value = (await Query(api, Expr(targets, "MQL value (all sources)"))).Single();
             Assert.Equal(mqlValue.GetProperty("value").GetDouble(), value.Value, 2);
             // The currency is the metric's label, and the panel shows it from there (no unit fixed to one currency).
