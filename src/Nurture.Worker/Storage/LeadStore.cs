@@ -64,6 +64,7 @@ public sealed partial class LeadStore(Database database)
     {
         await using var connection = await Database.OpenAsync(cancel);
         await using var transaction = await connection.BeginTransactionAsync(cancel);
+        if (Database.Dialect.WithoutWaitingForDisk is { } relaxed) await connection.ExecuteAsync(new CommandDefinition(relaxed, transaction: transaction, cancellationToken: cancel));
         var rows = await connection.QueryAsync<OutboxRow>(new CommandDefinition(Database.Dialect.ClaimOutbox,
             new { Claimer = claimer, Max = max, Now = now, Until = now + lease }, transaction, cancellationToken: cancel));
         await transaction.CommitAsync(cancel);
@@ -74,11 +75,14 @@ public sealed partial class LeadStore(Database database)
     public async Task<int> MarkPublishedAsync(string claimer, IReadOnlyCollection<long> ids, DateTimeOffset at, CancellationToken cancel = default)
     {
         await using var connection = await Database.OpenAsync(cancel);
+        await using var transaction = await connection.BeginTransactionAsync(cancel);
+        if (Database.Dialect.WithoutWaitingForDisk is { } relaxed) await connection.ExecuteAsync(new CommandDefinition(relaxed, transaction: transaction, cancellationToken: cancel));
         var marked = 0;
         foreach (var chunk in ids.Chunk(1000))
         {
-            marked += await connection.ExecuteAsync(new CommandDefinition(Database.Dialect.MarkPublished, new { at, claimer, ids = chunk }, cancellationToken: cancel));
+            marked += await connection.ExecuteAsync(new CommandDefinition(Database.Dialect.MarkPublished, new { at, claimer, ids = chunk }, transaction, cancellationToken: cancel));
         }
+        await transaction.CommitAsync(cancel);
         return marked;
     }
 

@@ -292,6 +292,13 @@ public sealed class SqlDialect
             """,
     };
 
+    /// <summary>
+    /// For the relay's own bookkeeping (claims and marks): a commit that does not wait for the disk. Losing one in a crash
+    /// only publishes a message again under its same id, which at-least-once delivery allows; the events' own commits
+    /// still wait. PostgreSQL only.
+    /// </summary>
+    public string? WithoutWaitingForDisk => Provider == DatabaseProvider.PostgreSql ? "SET LOCAL synchronous_commit = off" : null;
+
     /// <summary>Marks claimed outbox rows published, only while the claim is still this relay's.</summary>
     public string MarkPublished => $"UPDATE outbox SET published_at = @at, claim_until = NULL WHERE {In("id")} AND claimed_by = @claimer";
 
