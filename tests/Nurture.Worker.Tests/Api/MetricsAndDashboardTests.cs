@@ -151,17 +151,23 @@ public partial class When_dashboards_read_what_nurture_emits
         var processes = new List<Process>();
         try
         {
-            foreach (var port in ports[..2])
+            for (var i = 0; i < 2; i++)
             {
-                // The jobs (decay, dispatch) stay off so the database holds still while the figures are compared.
-                processes.Add(Start("dotnet", [worker, "--urls", $"http://127.0.0.1:{port}", "--Nurture:Metrics:RefreshSeconds=1", "--Nurture:Schedule:Enabled=false"], folder));
+                for (var attempt = 1; ; attempt++)
+                {
+                    // The jobs (decay, dispatch) stay off so the database holds still while the figures are compared.
+                    var process = Start("dotnet", [worker, "--urls", $"http://127.0.0.1:{ports[i]}", "--Nurture:Metrics:RefreshSeconds=1", "--Nurture:Schedule:Enabled=false"], folder);
+                    processes.Add(process);
+                    using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{ports[i]}") };
+                    // Another test may take the free port before this worker binds it; the worker then exits, and another port is tried.
+                    var seen = await Eventually.Until(async () => process.HasExited ? "exited" : await Scrape(http),
+                        s => s == "exited" || s.Contains("nurture_leads{", StringComparison.Ordinal), TimeSpan.FromMinutes(3), $"the worker on port {ports[i]} to export the funnel gauges");
+                    if (seen != "exited") break;
+                    Assert.True(attempt < 3, $"the worker exited three times (code {process.ExitCode})");
+                    ports[i] = When_a_user_runs_the_commands.FreePort();
+                }
             }
             using var first = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{ports[0]}") };
-            foreach (var port in ports[..2])
-            {
-                using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
-                await Eventually.Until(() => Scrape(http), s => s.Contains("nurture_leads{", StringComparison.Ordinal), TimeSpan.FromMinutes(3), $"the worker on port {port} to export the funnel gauges");
-            }
             using var funnel = JsonDocument.Parse(await first.GetStringAsync("/api/funnel"));
             var leadsPerStage = funnel.RootElement.GetProperty("leadsPerStage").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetDouble());
             var reached = funnel.RootElement.GetProperty("funnel").EnumerateArray().ToDictionary(s => s.GetProperty("stage").GetString()!, s => s.GetProperty("reached").GetDouble());
