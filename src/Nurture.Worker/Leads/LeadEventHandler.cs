@@ -159,7 +159,8 @@ public sealed partial class LeadEventHandler(LeadRecords records, LeadStore stor
                 break;
             case NurtureChange.Enrol:
                 // A recycled lead re-enters its track as a new enrolment; what was pending from the last one is cancelled.
-                batch.CancelSteps(cause.LeadId, "re-enrolled");
+                // A lead never enrolled before has nothing to cancel, so new leads cost no statement here.
+                if (batch.EnrolledBefore(cause.LeadId)) batch.CancelSteps(cause.LeadId, "re-enrolled");
                 var enrolment = batch.NextEnrolment(cause.LeadId);
                 if (NurturePlan.First(decision.Lead, cause.OccurredAt, definition) is { } first)
                 {
@@ -299,6 +300,8 @@ public sealed partial class LeadEventHandler(LeadRecords records, LeadStore stor
             Changes.StepsCancelled.TryAdd(leadId, reason);
             foreach (var step in Changes.Steps.Where(s => s.LeadId == leadId && s.CancelledBecause is null)) step.CancelledBecause = reason;
         }
+
+        public bool EnrolledBefore(string leadId) => _enrolments.ContainsKey(leadId);
 
         public int NextEnrolment(string leadId) => _enrolments[leadId] = _enrolments.GetValueOrDefault(leadId) + 1;
     }
