@@ -37,6 +37,13 @@ public static class PipelineBenchmark
             await LatencyAsync(broker, dll, events, warmup, PipelineServers.Option(args, "--rate", 1), seconds, "--rate");
             return 0;
         }
+        if (args.Contains("--worker-only"))
+        {
+            // For profiling the worker's drain alone (e.g. with DOTNET_EnableEventPipe in the environment).
+            var alone = await DrainWorkerAsync(broker, dll, bodies);
+            Console.WriteLine($"(c) Nurture worker (process)            {PipelineServers.Rate(alone.Rate)}  ({alone})");
+            return 0;
+        }
         var noop = await DrainNoOpAsync(broker, bodies);
         Console.WriteLine($"(a) no-op MassTransit consumer          {PipelineServers.Rate(noop.Rate)}  ({noop})");
         var insert = await DrainInsertAsync(broker, bodies);

@@ -79,8 +79,7 @@ public sealed partial class LeadEventHandler(LeadRecords records, LeadStore stor
 
         // Load: every lead of the batch (locked until commit, with its last nurture enrolment), then the inbox: a copy of
         // an event another worker was storing for the same lead is seen as stored once that worker is through.
-        var (stored, enrolments) = await transaction.LoadLeadsAsync(events.OfType<LeadEvent>().Select(e => e.LeadId).ToList());
-        var known = await transaction.KnownEventsAsync(events.Select(e => e.EventId).ToList());
+        var (stored, enrolments, known) = await transaction.LoadAsync(events.OfType<LeadEvent>().Select(e => e.LeadId).ToList(), events.Select(e => e.EventId).ToList());
         var batch = new Batch(stored, enrolments, mode, transaction.ReceivedAt);
 
         // Decide: each event in arrival order, against the lead as the events before it in the batch left it.

@@ -8,38 +8,30 @@ using Nurture.Worker.Storage;
 namespace Nurture.Worker.Messaging;
 
 /// <summary>
-/// Every incoming event type, a batch at a time and in arrival order, handed to <see cref="LeadEventHandler"/>. One
-/// consumer for all types keeps a lead's events in the order they came, so a version conflict is the exception.
+/// Every incoming event type, one consumer for all of them so that a lead's events keep the order they came in. Each
+/// event is checked, then stored with the others that arrived beside it (<see cref="IncomingEvents"/>, which batches
+/// them for <see cref="LeadEventHandler"/>); the broker hears of it once its batch committed.
 /// </summary>
-public sealed partial class LeadEventConsumer(LeadEventHandler handler, LeadStore store, TimeProvider clock, NurtureMetrics metrics, BusSettings settings,
-    ILogger<LeadEventConsumer> log) : IConsumer<Batch<NurtureMessage>>
+public sealed partial class LeadEventConsumer(IncomingEvents incoming, LeadStore store, TimeProvider clock, NurtureMetrics metrics, BusSettings settings,
+    ILogger<LeadEventConsumer> log) : IConsumer<NurtureMessage>
 {
-    public async Task Consume(ConsumeContext<Batch<NurtureMessage>> context)
+    public async Task Consume(ConsumeContext<NurtureMessage> context)
     {
         var cancel = context.CancellationToken;
-        var events = new List<NurtureMessage>(context.Message.Length);
-        foreach (var item in context.Message)
+        var message = context.Message;
+        // Publishers on MassTransit skip the plain-JSON reader; the same rules apply to them.
+        var problem = EventJson.Incoming.Contains(message.GetType())
+            ? EventJson.Check(message)
+            : $"type: '{message.GetType().Name}' is an event Nurture publishes, not one it consumes.";
+        if (problem is not null)
         {
-            // Publishers on MassTransit skip the plain-JSON reader; the same rules apply to them.
-            var problem = EventJson.Incoming.Contains(item.Message.GetType())
-                ? EventJson.Check(item.Message)
-                : $"type: '{item.Message.GetType().Name}' is an event Nurture publishes, not one it consumes.";
-            if (problem is null)
-            {
-                events.Add(item.Message);
-                continue;
-            }
-            LogRejected(log, item.Message.GetType().Name, item.Message.EventId, problem);
-            await store.RecordRejectedAsync("bus", problem, EventJson.Write(item.Message), clock.GetUtcNow(), cancel);
+            LogRejected(log, message.GetType().Name, message.EventId, problem);
+            await store.RecordRejectedAsync("bus", problem, EventJson.Write(message), clock.GetUtcNow(), cancel);
             metrics.Rejected("bus");
-            await ToErrorQueueAsync(context, item.Message, problem);
+            await ToErrorQueueAsync(context, message, problem);
+            return;
         }
-        if (events.Count == 0) return;
-
-        foreach (var refused in (await handler.HandleAsync(events, "bus", cancel)).Where(a => a.Refused is not null))
-        {
-            await ToErrorQueueAsync(context, refused.Event, refused.Refused!);
-        }
+        if ((await incoming.StoreAsync(message, cancel)).Refused is { } refused) await ToErrorQueueAsync(context, message, refused);
     }
 
     /// <summary>The event goes to the error queue with its reason (rejected_events has it too), so nothing is lost.</summary>
@@ -58,7 +50,8 @@ public sealed partial class LeadEventConsumer(LeadEventHandler handler, LeadStor
 }
 
 /// <summary>
-/// How the lead events are consumed: batches of Nurture:Bus:BatchSize in arrival order, and the one retry policy.
+/// How the lead events are consumed: as many at once as the prefetch allows (they wait in <see cref="IncomingEvents"/>
+/// for their batch), and the one retry policy.
 /// Version conflicts are tried again at once; errors that pass by themselves (a database or broker away, a deadlock)
 /// are tried again with growing pauses for as long as Nurture:Bus:RetryLimit allows (0: until they pass), so an
 /// outage never dead-letters an event. The messages wait unacknowledged in the broker meanwhile.
@@ -75,10 +68,6 @@ public sealed class LeadEventConsumerDefinition : ConsumerDefinition<LeadEventCo
 
     protected override void ConfigureConsumer(IReceiveEndpointConfigurator endpointConfigurator, IConsumerConfigurator<LeadEventConsumer> consumerConfigurator, IRegistrationContext context)
     {
-        consumerConfigurator.Options<BatchOptions>(o => o
-            .SetMessageLimit(_settings.BatchSize)
-            .SetTimeLimit(TimeSpan.FromMilliseconds(_settings.BatchWaitMs))
-            .SetConcurrencyLimit(_settings.ConcurrentBatches));
         consumerConfigurator.UseMessageRetry(r =>
         {
             r.Handle<Exception>(e => MayPass(e));

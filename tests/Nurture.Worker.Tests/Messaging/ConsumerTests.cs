@@ -32,7 +32,6 @@ public sealed class When_events_arrive_on_the_bus : IAsyncLifetime, IDisposable
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
         {
             ["ConnectionStrings:Nurture"] = _database.ConnectionString,
-            ["Nurture:Bus:BatchWaitMs"] = "20",
             ["Nurture:Bus:OutboxPollMs"] = "50",
             ["Nurture:Schedule:Enabled"] = "false",
             ["Nurture:Email:PublicUrl"] = "http://localhost:5080/",

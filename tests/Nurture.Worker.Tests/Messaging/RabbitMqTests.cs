@@ -48,7 +48,6 @@ public sealed class When_workers_consume_from_rabbitmq(Broker broker) : IClassFi
             ["ConnectionStrings:RabbitMq"] = broker.Require().ToString(),
             ["Nurture:Bus:Queue"] = _queue,
             ["Nurture:Bus:Exchange"] = Exchange,
-            ["Nurture:Bus:BatchWaitMs"] = "50",
             ["Nurture:Bus:OutboxPollMs"] = "100",
             // Workers that share a database server share their secrets too.
             ["Nurture:Email:UnsubscribeKey"] = "a shared unsubscribe key of at least 32 characters",
