@@ -74,8 +74,7 @@ public sealed class LeadRecords(Database database)
 /// <summary>One batch's transaction: reads in one round trip per kind, writes in one multi-row statement per table.</summary>
 public sealed class LeadTransaction(DbConnection connection, DbTransaction transaction, SqlDialect dialect, DateTimeOffset receivedAt, CancellationToken cancel) : IAsyncDisposable
 {
-    // SQL Server takes at most 2,100 parameters per command; the others far more. One limit keeps the SQL alike.
-    private const int MaxParameters = 2000;
+    private int MaxParameters => dialect.ParametersPerStatement;
 
     public DateTimeOffset ReceivedAt { get; } = receivedAt;
 

@@ -36,6 +36,13 @@ public sealed class SqlDialect
             """,
     };
 
+    /// <summary>
+    /// Parameters in one statement. SQL Server takes at most 2,100. SQLite finds each parameter by name with a search
+    /// through the statement's names, so binding costs the square of their number: its statements stay small (it runs
+    /// in the process, so more statements cost no round trips).
+    /// </summary>
+    public int ParametersPerStatement => Provider == DatabaseProvider.Sqlite ? 200 : 2000;
+
     /// <summary>An id list as @ids, as the provider takes it: an array for PostgreSQL (= ANY), a list Dapper expands (IN) elsewhere; ids are text on SQLite.</summary>
     public Dapper.DynamicParameters Ids<T>(IEnumerable<T> ids)
     {
