@@ -254,7 +254,9 @@ public static class PipelineBenchmark
             await Task.Delay(50);
         }
         var end = Stopwatch.GetTimestamp();
+        var cpu = worker.ProcessorTime;
         var detail = $", {Stopwatch.GetElapsedTime(started, first).TotalSeconds:N1} s from process start to the first taken, "
+            + $"worker CPU {cpu.TotalMilliseconds / Math.Max(1, stored):N2} ms per event (start-up included), "
             + await Troubles(broker, database, queue);
         if (stored < bodies.Count)
         {
