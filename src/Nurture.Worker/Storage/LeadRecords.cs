@@ -164,7 +164,7 @@ public sealed class LeadTransaction(DbConnection connection, DbTransaction trans
             }));
         await InsertAsync("suppressions", ["email_hash", "reason", "at"], ["email_hash"],
             changes.Suppressions.Select(s => new object?[] { s.Key, s.Value.Reason, s.Value.At }));
-        foreach (var leadId in changes.Erased) await EraseCapturedAsync(leadId);
+        foreach (var leadId in changes.Erased) await LeadErasure.EraseAsync(connection, transaction, leadId, cancel);
     }
 
     public Task CommitAsync() => transaction.CommitAsync(cancel);
@@ -241,18 +241,6 @@ public sealed class LeadTransaction(DbConnection connection, DbTransaction trans
             }).ToList();
             var sql = dialect.InsertRows(table, columns, tuples, key);
             await connection.ExecuteAsync(new CommandDefinition(sql, parameters, transaction, cancellationToken: cancel, flags: CommandFlags.NoCache));
-        }
-    }
-
-    /// <summary>A privacy erase blanks the personal fields of the stored captures too, not only on the lead.</summary>
-    private async Task EraseCapturedAsync(string leadId)
-    {
-        var captured = await connection.QueryAsync<(Guid EventId, string Payload)>(Command(StoreSql.SelectCapturedPayloads, new { leadId }));
-        foreach (var (eventId, payload) in captured)
-        {
-            var c = (LeadCaptured)EventJson.Parse(payload);
-            var blank = c with { Email = "erased@erased.invalid", FirstName = null, LastName = null, Company = null, Role = null, Consent = false };
-            await connection.ExecuteAsync(Command(StoreSql.UpdateEventPayload, new { payload = EventJson.Write(blank), eventId }));
         }
     }
 
