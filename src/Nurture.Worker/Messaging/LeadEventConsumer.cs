@@ -36,7 +36,19 @@ public sealed partial class LeadEventConsumer(LeadEventHandler handler, LeadStor
         }
         if (events.Count == 0) return;
 
-        foreach (var refused in (await handler.HandleAsync(events, "bus", cancel)).Where(a => a.Refused is not null))
+        IReadOnlyList<AppliedEvent> applied;
+        try
+        {
+            applied = await handler.HandleAsync(events, "bus", cancel);
+        }
+        catch (Exception e) when (!LeadEventConsumerDefinition.MayPass(e))
+        {
+            // MassTransit faults the batch into the error queue: each of its events gets its rejected_events row first
+            // (the exception's type only: its text may quote a value).
+            foreach (var m in events) await store.RecordRejectedAsync("bus", $"$: could not be stored ({e.GetType().Name}).", EventJson.Write(m), clock.GetUtcNow(), cancel);
+            throw;
+        }
+        foreach (var refused in applied.Where(a => a.Refused is not null))
         {
             await ToErrorQueueAsync(context, refused.Event, refused.Refused!);
         }
