@@ -152,28 +152,7 @@ public sealed class When_workers_consume_from_rabbitmq(Broker broker) : IClassFi
         await PublishPlain([malformed, noLead, Plain(good)]);
 
         await Eventually.Until(() => database.CountAsync("SELECT COUNT(*) FROM leads WHERE lead_id = 'after-poison'"), n => n == 1, what: "the good event after the poison");
-        await using var connection = await new ConnectionFactory { Uri = broker.Require() }.CreateConnectionAsync();
-        var errors = new List<(string Body, string Reason)>();
-        await Eventually.Until(async () =>
-        {
-            // The error queue appears with its first message: a channel asking for it before then is closed by the broker (404).
-            await using var channel = await connection.CreateChannelAsync();
-            BasicGetResult? got;
-            try
-            {
-                got = await channel.BasicGetAsync(_queue + "_error", autoAck: true);
-            }
-            catch (RabbitMQ.Client.Exceptions.OperationInterruptedException)
-            {
-                return errors.Count;
-            }
-            if (got is not null)
-            {
-                var header = got.BasicProperties.Headers?["MT-Fault-Message"];
-                errors.Add((Encoding.UTF8.GetString(got.Body.Span), header is byte[] bytes ? Encoding.UTF8.GetString(bytes) : header?.ToString() ?? ""));
-            }
-            return errors.Count;
-        }, n => n == 2, what: "two messages in the error queue");
+        var errors = (await ErrorQueue(2)).Select(e => (Body: Encoding.UTF8.GetString(e.Body), e.Reason)).ToList();
         var byBody = errors.ToDictionary(e => e.Body, e => e.Reason);
         Assert.StartsWith("$", byBody[Encoding.UTF8.GetString(malformed)], StringComparison.Ordinal);
         Assert.StartsWith("leadId", byBody[Encoding.UTF8.GetString(noLead)], StringComparison.Ordinal);
@@ -202,18 +181,12 @@ public sealed class When_workers_consume_from_rabbitmq(Broker broker) : IClassFi
         var errors = new List<(byte[] Body, string Reason)>();
         await Eventually.Until(async () =>
         {
+            // Asking for a queue that does not exist yet closes the channel (404): Eventually takes that as "not yet".
             await using var channel = await connection.CreateChannelAsync();
-            try
+            while (await channel.BasicGetAsync(_queue + "_error", autoAck: true) is { } got)
             {
-                while (await channel.BasicGetAsync(_queue + "_error", autoAck: true) is { } got)
-                {
-                    var header = got.BasicProperties.Headers?["MT-Fault-Message"];
-                    errors.Add((got.Body.ToArray(), header is byte[] bytes ? Encoding.UTF8.GetString(bytes) : header?.ToString() ?? ""));
-                }
-            }
-            catch (RabbitMQ.Client.Exceptions.OperationInterruptedException)
-            {
-                // 404: no error queue yet.
+                var header = got.BasicProperties.Headers?["MT-Fault-Message"];
+                errors.Add((got.Body.ToArray(), header is byte[] bytes ? Encoding.UTF8.GetString(bytes) : header?.ToString() ?? ""));
             }
             return errors.Count;
         }, n => n >= count, TimeSpan.FromSeconds(60), $"{count} messages in the error queue");
