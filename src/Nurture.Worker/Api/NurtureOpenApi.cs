@@ -92,7 +92,7 @@ public static class NurtureOpenApi
         operation.RequestBody = new OpenApiRequestBody
         {
             Required = true,
-            Description = "application/json: one event (it may span lines). Anything else, e.g. application/x-ndjson: one event per line. All or nothing: a bad line refuses the request.",
+            Description = "application/json: one event (it may span lines). Anything else, e.g. application/x-ndjson: one event per line. Each line stands alone: the good lines are stored, each bad one is named in the 400 (at most 100 listed).",
             Content = new Dictionary<string, OpenApiMediaType>
             {
                 ["application/json"] = new() { Schema = schema, Example = JsonNode.Parse(CapturedExample) },
@@ -195,7 +195,7 @@ public static class NurtureOpenApi
 
     private static JsonNode ProblemExample(string status, string? path) => status switch
     {
-        "400" => JsonNode.Parse("""{"type":"https://tools.ietf.org/html/rfc9110#section-15.5.1","title":"Bad Request","status":400,"detail":"line 2: activity: 'teleported' is not an activity.","errors":[{"line":2,"field":"activity","reason":"activity: 'teleported' is not an activity."}]}""")!,
+        "400" => JsonNode.Parse("""{"type":"https://tools.ietf.org/html/rfc9110#section-15.5.1","title":"Bad Request","status":400,"detail":"1 of 3 lines could not be stored; the others are stored (see accepted). First: line 2: activity: 'teleported' is not an activity.","errors":[{"line":2,"field":"activity","reason":"activity: 'teleported' is not an activity."}],"errorsNotListed":0,"accepted":["5f0c1c4e-1111-4a4a-9b9b-000000000001","5f0c1c4e-1111-4a4a-9b9b-000000000003"],"duplicates":[]}""")!,
         "401" => JsonNode.Parse("""{"type":"https://tools.ietf.org/html/rfc9110#section-15.5.2","title":"Unauthorized","status":401,"detail":"X-Api-Key: missing; send the API key (Nurture:Api:Key) in this header."}""")!,
         "404" => JsonNode.Parse("""{"type":"https://tools.ietf.org/html/rfc9110#section-15.5.5","title":"Not Found","status":404,"detail":"id: no lead 'lead-00001'."}""")!,
         "503" => JsonNode.Parse("""{"type":"https://tools.ietf.org/html/rfc9110#section-15.6.4","title":"Service Unavailable","status":503,"detail":"database: the connection was refused. Send the request again; events already stored count as duplicates."}""")!,

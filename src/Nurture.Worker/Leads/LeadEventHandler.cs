@@ -113,6 +113,8 @@ public sealed partial class LeadEventHandler(LeadRecords records, LeadStore stor
         }
 
         var before = batch.Lead(e.LeadId);
+        // After an erase, what arrives about the lead is stored and decided without its free texts.
+        if (before is { Erased: true }) e = Erasure.Blank(e);
         if (before is not null && Lifecycle.IsLate(before, e)) return await DecideLateAsync(e, before, batch, transaction);
 
         var decision = Lifecycle.Decide(before, e, definition);

@@ -31,7 +31,19 @@ public sealed partial class LeadEventConsumer(IncomingEvents incoming, LeadStore
             await ToErrorQueueAsync(context, message, problem);
             return;
         }
-        if ((await incoming.StoreAsync(message, cancel)).Refused is { } refused) await ToErrorQueueAsync(context, message, refused);
+        AppliedEvent applied;
+        try
+        {
+            applied = await incoming.StoreAsync(message, cancel);
+        }
+        catch (Exception e) when (!LeadEventConsumerDefinition.MayPass(e) && e is not OperationCanceledException)
+        {
+            // MassTransit faults it into the error queue: it gets its rejected_events row first (the exception's type
+            // only: its text may quote a value).
+            await store.RecordRejectedAsync("bus", $"$: could not be stored ({e.GetType().Name}).", EventJson.Write(message), clock.GetUtcNow(), cancel);
+            throw;
+        }
+        if (applied.Refused is { } refused) await ToErrorQueueAsync(context, message, refused);
     }
 
     /// <summary>The event goes to the error queue with its reason (rejected_events has it too), so nothing is lost.</summary>

@@ -185,7 +185,7 @@ public sealed class LeadTransaction(DbConnection connection, DbTransaction trans
         var stale = updates.Sum(u => u.Expected - affected[u.Statement]);
         if (stale > 0) throw new LeadVersionConflictException($"{stale} of {updates.Sum(u => u.Expected)} leads changed since they were read.");
 
-        foreach (var leadId in changes.Erased) await EraseCapturedAsync(leadId);
+        foreach (var leadId in changes.Erased) await LeadErasure.EraseAsync(connection, transaction, leadId, cancel);
     }
 
     public Task CommitAsync() => transaction.CommitAsync(cancel);
@@ -259,18 +259,6 @@ public sealed class LeadTransaction(DbConnection connection, DbTransaction trans
                 return "(" + string.Join(", ", names) + ")";
             }).ToList();
             writes.Add(dialect.InsertRows(table, columns, tuples, key), parameters);
-        }
-    }
-
-    /// <summary>A privacy erase blanks the personal fields of the stored captures too, not only on the lead.</summary>
-    private async Task EraseCapturedAsync(string leadId)
-    {
-        var captured = await connection.QueryAsync<(Guid EventId, string Payload)>(Command(StoreSql.SelectCapturedPayloads, new { leadId }));
-        foreach (var (eventId, payload) in captured)
-        {
-            var c = (LeadCaptured)EventJson.Parse(payload);
-            var blank = c with { Email = "erased@erased.invalid", FirstName = null, LastName = null, Company = null, Role = null, Consent = false };
-            await connection.ExecuteAsync(Command(StoreSql.UpdateEventPayload, new { payload = EventJson.Write(blank), eventId }));
         }
     }
 
