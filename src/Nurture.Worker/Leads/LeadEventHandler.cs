@@ -40,6 +40,7 @@ public sealed partial class LeadEventHandler(LeadRecords records, LeadStore stor
         try
         {
             applied = await DecideAndSaveAsync(events, mode, cancel);
+            metrics.Batch(origin, events.Count);
         }
         catch (DbException e) when (SqlDialect.Refusal(e) is not null)
         {

@@ -31,7 +31,8 @@ public sealed class IncomingEvents : IAsyncDisposable
     {
         var waiting = new Waiting(message, cancel);
         if (!_queue.Writer.TryWrite(waiting)) throw new OperationCanceledException("The worker is stopping.");
-        return waiting.Done.Task;
+        // A consumer that stops waiting leaves its message unacknowledged; stored meanwhile, its copy is a duplicate.
+        return waiting.Done.Task.WaitAsync(cancel);
     }
 
     private async Task WriteAsync()
