@@ -24,7 +24,7 @@ public static class Bus
         return services.AddMassTransit(x =>
         {
             x.AddConsumer<LeadEventConsumer, LeadEventConsumerDefinition>();
-            x.AddConsumer<UnreadableEventConsumer>();
+            x.AddConsumer<UnreadableEventConsumer, UnreadableEventConsumerDefinition>();
 
             if (settings.Transport == BusTransport.RabbitMq)
             {

@@ -96,6 +96,28 @@ public sealed class LeadEventConsumerDefinition : ConsumerDefinition<LeadEventCo
     internal static bool MayPass(Exception e) => LeadEventHandler.MayPass(e) || e is MassTransitException or RabbitMQ.Client.Exceptions.RabbitMQClientException or IOException;
 }
 
+/// <summary>
+/// A message that is not a valid event gets its rejected_events row before it goes to the error queue: a database that
+/// is away is waited out with the events' own retry policy, so nothing reaches the error queue without its row.
+/// </summary>
+public sealed class UnreadableEventConsumerDefinition : ConsumerDefinition<UnreadableEventConsumer>
+{
+    private readonly BusSettings _settings;
+
+    public UnreadableEventConsumerDefinition(BusSettings settings)
+    {
+        _settings = settings;
+        EndpointName = settings.Queue;
+    }
+
+    protected override void ConfigureConsumer(IReceiveEndpointConfigurator endpointConfigurator, IConsumerConfigurator<UnreadableEventConsumer> consumerConfigurator, IRegistrationContext context) =>
+        consumerConfigurator.UseMessageRetry(r =>
+        {
+            r.Handle<Exception>(e => LeadEventConsumerDefinition.MayPass(e));
+            r.Exponential(_settings.RetryLimit == 0 ? int.MaxValue : _settings.RetryLimit, TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(_settings.RetryMaxSeconds), TimeSpan.FromMilliseconds(500));
+        });
+}
+
 /// <summary>An event that can never be processed; the retry policy lets it go straight to the error queue.</summary>
 public sealed class EventRejectedException(string reason) : Exception(reason);
 
