@@ -41,12 +41,12 @@ public sealed class When_the_worker_drains_through_faults(FaultRig rig, ITestOut
     public async Task Should_lose_nothing_and_dead_letter_nothing_when_postgresql_stops_for_60_s_during_a_drain_and_say_not_ready_meanwhile()
     {
         rig.Require();
-        await using var drain = await Drain.PrepareAsync(rig, "pgstop", 20_000);
+        await using var drain = await Drain.PrepareAsync(rig, "pgstop", 10_000);
 
-        var outage = await drain.OutageAsync(3_000, rig.Postgres!.StopAsync, () => rig.Postgres!.StartAsync());
+        var outage = await drain.OutageAsync(2_000, rig.Postgres!.StopAsync, () => rig.Postgres!.StartAsync());
         var figures = await drain.FinishAsync();
 
-        rig.Report(output, "PostgreSQL stopped for 60 s during a drain of 20,000 events", [.. outage.Lines, .. figures.Lines]);
+        rig.Report(output, "PostgreSQL stopped for 60 s during a drain of 10,000 events", [.. outage.Lines, .. figures.Lines]);
         outage.AssertReadiness();
         figures.AssertClean();
     }
@@ -55,12 +55,12 @@ public sealed class When_the_worker_drains_through_faults(FaultRig rig, ITestOut
     public async Task Should_lose_nothing_and_dead_letter_nothing_when_rabbitmq_stops_for_60_s_and_restarts_during_a_drain_and_say_not_ready_meanwhile()
     {
         rig.Require();
-        await using var drain = await Drain.PrepareAsync(rig, "mqstop", 20_000);
+        await using var drain = await Drain.PrepareAsync(rig, "mqstop", 10_000);
 
-        var outage = await drain.OutageAsync(3_000, rig.RabbitMq!.StopAsync, () => rig.RabbitMq!.StartAsync());
+        var outage = await drain.OutageAsync(2_000, rig.RabbitMq!.StopAsync, () => rig.RabbitMq!.StartAsync());
         var figures = await drain.FinishAsync();
 
-        rig.Report(output, "RabbitMQ stopped for 60 s and started again during a drain of 20,000 events", [.. outage.Lines, .. figures.Lines]);
+        rig.Report(output, "RabbitMQ stopped for 60 s and started again during a drain of 10,000 events", [.. outage.Lines, .. figures.Lines]);
         outage.AssertReadiness();
         figures.AssertClean();
     }
@@ -209,6 +209,18 @@ public sealed class When_the_worker_drains_through_faults(FaultRig rig, ITestOut
 
         /// <summary>Waits until every event is stored and the queue is empty, then counts and compares with replay.</summary>
         public async Task<Figures> FinishAsync()
+        {
+            try
+            {
+                return await CountAsync();
+            }
+            catch (TimeoutException e)
+            {
+                throw new TimeoutException($"{e.Message}\nThe worker's last lines:\n{Worker!.Output()}", e);
+            }
+        }
+
+        private async Task<Figures> CountAsync()
         {
             var stored = await Eventually.Until(StoredAsync, n => n >= Events.Count, DrainLimit, $"all {Events.Count:N0} events stored", Worker!.ThrowIfExited);
             var took = _clock.Elapsed;
