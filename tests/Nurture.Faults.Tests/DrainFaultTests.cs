@@ -41,12 +41,12 @@ public sealed class When_the_worker_drains_through_faults(FaultRig rig, ITestOut
     public async Task Should_lose_nothing_and_dead_letter_nothing_when_postgresql_stops_for_60_s_during_a_drain_and_say_not_ready_meanwhile()
     {
         rig.Require();
-        await using var drain = await Drain.PrepareAsync(rig, "pgstop", 10_000);
+        await using var drain = await Drain.PrepareAsync(rig, "pgstop", 6_000);
 
-        var outage = await drain.OutageAsync(2_000, rig.Postgres!.StopAsync, () => rig.Postgres!.StartAsync());
+        var outage = await drain.OutageAsync(1_500, rig.Postgres!.StopAsync, () => rig.Postgres!.StartAsync());
         var figures = await drain.FinishAsync();
 
-        rig.Report(output, "PostgreSQL stopped for 60 s during a drain of 10,000 events", [.. outage.Lines, .. figures.Lines]);
+        rig.Report(output, "PostgreSQL stopped for 60 s during a drain of 6,000 events", [.. outage.Lines, .. figures.Lines]);
         outage.AssertReadiness();
         figures.AssertClean();
     }
@@ -55,12 +55,12 @@ public sealed class When_the_worker_drains_through_faults(FaultRig rig, ITestOut
     public async Task Should_lose_nothing_and_dead_letter_nothing_when_rabbitmq_stops_for_60_s_and_restarts_during_a_drain_and_say_not_ready_meanwhile()
     {
         rig.Require();
-        await using var drain = await Drain.PrepareAsync(rig, "mqstop", 10_000);
+        await using var drain = await Drain.PrepareAsync(rig, "mqstop", 6_000);
 
-        var outage = await drain.OutageAsync(2_000, rig.RabbitMq!.StopAsync, () => rig.RabbitMq!.StartAsync());
+        var outage = await drain.OutageAsync(1_500, rig.RabbitMq!.StopAsync, () => rig.RabbitMq!.StartAsync());
         var figures = await drain.FinishAsync();
 
-        rig.Report(output, "RabbitMQ stopped for 60 s and started again during a drain of 10,000 events", [.. outage.Lines, .. figures.Lines]);
+        rig.Report(output, "RabbitMQ stopped for 60 s and started again during a drain of 6,000 events", [.. outage.Lines, .. figures.Lines]);
         outage.AssertReadiness();
         figures.AssertClean();
     }

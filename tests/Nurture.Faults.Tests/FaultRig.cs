@@ -111,7 +111,7 @@ public sealed class FaultRig : IAsyncLifetime
     {
         try
         {
-            await using var connection = new NpgsqlConnection(connectionString);
+            await using var connection = new NpgsqlConnection(PrivatePostgres.Unpooled(connectionString));
             await connection.OpenAsync();
             return await connection.ExecuteScalarAsync<long>(sql);
         }
@@ -211,7 +211,7 @@ public sealed class FaultRig : IAsyncLifetime
         var definition = DefaultDefinition.Create();
         var replay = Replay.Run(events, definition);
         var now = events.Max(e => e.OccurredAt);
-        await using var connection = new NpgsqlConnection(database);
+        await using var connection = new NpgsqlConnection(PrivatePostgres.Unpooled(database));
         await connection.OpenAsync();
         var stored = (await connection.QueryAsync<string>("SELECT state FROM leads")).Select(LeadStore.ReadState).ToDictionary(l => l.Id);
         var missing = replay.Leads.Where(l => !stored.ContainsKey(l.LeadId)).Select(l => l.LeadId).ToList();

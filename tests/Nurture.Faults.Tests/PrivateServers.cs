@@ -109,6 +109,9 @@ public sealed class PrivatePostgres : IAsyncDisposable
     public string ConnectionString(string database = "postgres") =>
         $"Host=127.0.0.1;Port={Port};Username=postgres;Database={database};Timeout=5;Command Timeout=30";
 
+    /// <summary>The suite's own connections are not pooled: a pooled one would not survive the outages it causes.</summary>
+    public static string Unpooled(string connectionString) => connectionString + ";Pooling=false";
+
     public async Task StartAsync()
     {
         var options = $"-p {Port} -k {_folder} -c listen_addresses=127.0.0.1 -c max_connections=200 -c fsync=off -c shared_buffers=64MB";
@@ -127,7 +130,7 @@ public sealed class PrivatePostgres : IAsyncDisposable
 
     public async Task CreateDatabaseAsync(string name)
     {
-        await using var connection = new NpgsqlConnection(ConnectionString());
+        await using var connection = new NpgsqlConnection(Unpooled(ConnectionString()));
         await connection.OpenAsync();
         await using var command = new NpgsqlCommand($"CREATE DATABASE {name}", connection);
         await command.ExecuteNonQueryAsync();
