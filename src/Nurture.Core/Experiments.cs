@@ -101,13 +101,13 @@ public static class Experiments
     public static ExperimentResult Judge(string track, int step, StepExperiment experiment, IEnumerable<Exposure> exposures, DateTimeOffset now)
     {
         var window = TimeSpan.FromDays(experiment.WindowDays);
-        var byVariant = experiment.Variants.ToDictionary(v => v.Name, _ => new Arm(), StringComparer.Ordinal);
+        var byVariant = experiment.Variants.ToDictionary(v => v.Name, _ => new VariantCounts(), StringComparer.Ordinal);
         foreach (var e in exposures)
         {
             var arm = byVariant[Assign(experiment, e.LeadId).Name];
             if (e.At + window > now)
             {
-                arm.Waiting++;
+                arm.Wait();
                 continue;
             }
             var end = e.At + window;
@@ -116,6 +116,12 @@ public static class Experiments
                 deals.Sum(d => d.Revenue), e.Clicked);
         }
 
+        return Judge(track, step, experiment, byVariant, now);
+    }
+
+    /// <summary>Judges an experiment from each variant's counts (keyed by variant name), as <see cref="Judge(string, int, StepExperiment, IEnumerable{Exposure}, DateTimeOffset)"/> does.</summary>
+    public static ExperimentResult Judge(string track, int step, StepExperiment experiment, IReadOnlyDictionary<string, VariantCounts> byVariant, DateTimeOffset now)
+    {
         var alpha = experiment.Alpha;
         var planned = Math.Max(1, experiment.PlannedLeads);
         var control = experiment.Variants[0];
@@ -205,14 +211,14 @@ public static class Experiments
         return new(Round(d), Round(Math.Max(-1, d - h)), Round(Math.Min(1, d + h)));
     }
 
-    private static Estimate Mean(Arm a, int planned, double alpha)
+    private static Estimate Mean(VariantCounts a, int planned, double alpha)
     {
         if (a.N == 0) return new(0, 0, 0);
         var h = HalfWidth(a.MeanVariance, a.N, planned, alpha);
         return new(Money(a.Mean), Money(Math.Max(0, a.Mean - h)), Money(a.Mean + h));
     }
 
-    private static Estimate MeanDifference(Arm a, Arm c, int planned, double alpha)
+    private static Estimate MeanDifference(VariantCounts a, VariantCounts c, int planned, double alpha)
     {
         // Revenue's spread is read from the data: with fewer than two leads in an arm, or none at all, it says nothing yet.
         var variance = a.MeanVariance + c.MeanVariance;
@@ -271,34 +277,39 @@ public static class Experiments
     {
         Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter() },
     };
+}
 
-    /// <summary>Running sums of one variant's leads whose window is over.</summary>
-    private sealed class Arm
+/// <summary>Running sums of one variant's leads whose window is over (and how many still wait for theirs).</summary>
+public sealed class VariantCounts
+{
+    private double _sum;
+    private double _squares;
+
+    public int N { get; private set; }
+    public int Waiting { get; private set; }
+    public int Mqls { get; private set; }
+    public int Customers { get; private set; }
+    public int Clicks { get; private set; }
+    public decimal Revenue { get; private set; }
+
+    /// <summary>A lead whose window is not over yet: shown, not judged.</summary>
+    public void Wait() => Waiting++;
+
+    /// <summary>A lead whose window is over, with its outcomes in the window.</summary>
+    public void Add(bool mql, bool customer, decimal revenue, bool clicked)
     {
-        public int N;
-        public int Waiting;
-        public int Mqls;
-        public int Customers;
-        public int Clicks;
-        public decimal Revenue;
-        private double _sum;
-        private double _squares;
-
-        public void Add(bool mql, bool customer, decimal revenue, bool clicked)
-        {
-            N++;
-            if (mql) Mqls++;
-            if (customer) Customers++;
-            if (clicked) Clicks++;
-            Revenue += revenue;
-            var r = (double)revenue;
-            _sum += r;
-            _squares += r * r;
-        }
-
-        public double Mean => N == 0 ? 0 : _sum / N;
-
-        /// <summary>The variance of the mean: the sample variance ÷ N (N − 1 in the sample variance; 0 with one lead).</summary>
-        public double MeanVariance => N < 2 ? 0 : Math.Max(0, (_squares - N * Mean * Mean) / (N - 1)) / N;
+        N++;
+        if (mql) Mqls++;
+        if (customer) Customers++;
+        if (clicked) Clicks++;
+        Revenue += revenue;
+        var r = (double)revenue;
+        _sum += r;
+        _squares += r * r;
     }
+
+    public double Mean => N == 0 ? 0 : _sum / N;
+
+    /// <summary>The variance of the mean: the sample variance (over N − 1) ÷ N; 0 with fewer than two leads.</summary>
+    public double MeanVariance => N < 2 ? 0 : Math.Max(0, (_squares - N * Mean * Mean) / (N - 1)) / N;
 }
