@@ -21,8 +21,8 @@ public sealed record StepForLead(string Template, double DelayDays, IReadOnlyLis
 /// </summary>
 public sealed record Exposure(string LeadId, DateTimeOffset At, IReadOnlyList<DateTimeOffset> MqlAt, IReadOnlyList<(DateTimeOffset At, decimal Revenue)> Deals, bool Clicked = false);
 
-/// <summary>An estimate with its always-valid interval (confidence sequence).</summary>
-public sealed record Estimate(double Value, double Low, double High)
+/// <summary>An estimate with its always-valid interval (confidence sequence); a bound is null while the data cannot set it.</summary>
+public sealed record Estimate(double Value, double? Low, double? High)
 {
     public bool ExcludesZero => Low > 0 || High < 0;
 }
@@ -168,8 +168,9 @@ public static class Experiments
         _ => "revenue per lead",
     };
 
-    private static string Format(ExperimentOutcome outcome, double value, bool signed)
+    private static string Format(ExperimentOutcome outcome, double? bound, bool signed)
     {
+        if (bound is not { } value) return "?";
         var c = CultureInfo.InvariantCulture;
         var sign = signed && value > 0 ? "+" : "";
         return outcome == ExperimentOutcome.Revenue ? sign + value.ToString("#,0.00", c) : sign + (value * 100).ToString("0.0", c) + " pp";
@@ -197,7 +198,7 @@ public static class Experiments
 
     private static Estimate Rate(int k, int n, int planned, double alpha)
     {
-        if (n == 0) return new(0, 0, 1);
+        if (n == 0) return new(0, null, null);
         var p = (double)k / n;
         var h = HalfWidth(RateVariance(k, n), n, planned, alpha);
         return new(Round(p), Round(Math.Max(0, p - h)), Round(Math.Min(1, p + h)));
@@ -205,7 +206,7 @@ public static class Experiments
 
     private static Estimate RateDifference(int k, int n, int kc, int nc, int planned, double alpha)
     {
-        if (n == 0 || nc == 0) return new(0, -1, 1);
+        if (n == 0 || nc == 0) return new(0, null, null);
         var d = (double)k / n - (double)kc / nc;
         var h = HalfWidth(RateVariance(k, n) + RateVariance(kc, nc), n + nc, planned, alpha);
         return new(Round(d), Round(Math.Max(-1, d - h)), Round(Math.Min(1, d + h)));
@@ -213,7 +214,7 @@ public static class Experiments
 
     private static Estimate Mean(VariantCounts a, int planned, double alpha)
     {
-        if (a.N == 0) return new(0, 0, 0);
+        if (a.N == 0) return new(0, null, null);
         var h = HalfWidth(a.MeanVariance, a.N, planned, alpha);
         return new(Money(a.Mean), Money(Math.Max(0, a.Mean - h)), Money(a.Mean + h));
     }
@@ -223,7 +224,7 @@ public static class Experiments
         // Revenue's spread is read from the data: with fewer than two leads in an arm, or none at all, it says nothing yet.
         var variance = a.MeanVariance + c.MeanVariance;
         var d = a.Mean - c.Mean;
-        if (a.N < 2 || c.N < 2 || variance <= 0 && d != 0) return new(Money(d), double.NegativeInfinity, double.PositiveInfinity);
+        if (a.N < 2 || c.N < 2 || variance <= 0 && d != 0) return new(Money(d), null, null);
         var h = HalfWidth(variance, a.N + c.N, planned, alpha);
         return new(Money(d), Money(d - h), Money(d + h));
     }

@@ -135,8 +135,8 @@ public class When_a_nurture_step_is_an_experiment(ITestOutputHelper output)
 
         var d = Assert.Single(result.Differences).MqlRate;
         Assert.Equal(0.05, d.Value, 4);
-        Assert.Equal(0.0052, d.Low, 4);
-        Assert.Equal(0.0948, d.High, 4);
+        Assert.Equal(0.0052, d.Low!.Value, 4);
+        Assert.Equal(0.0948, d.High!.Value, 4);
         Assert.Equal("B", result.Winner);
         // The same data read at a fixed horizon would give ±1.96 × 0.0148 = ±0.029: the price of reading every day is about 1.5×.
         Assert.Equal(0.0448, Experiments.HalfWidth(100.5 / 1001 * (900.5 / 1001) / 1000 + 150.5 / 1001 * (850.5 / 1001) / 1000, 2000, 2000, 0.05), 4);
@@ -201,7 +201,7 @@ public class When_a_nurture_step_is_an_experiment(ITestOutputHelper output)
             var d = result.Differences[0].MqlRate;
             Assert.Equal(d.ExcludesZero, result.Winner is not null);
             if (result.Winner is not null) Assert.Equal(d.Low > 0 ? "B" : "A", result.Winner);
-            narrow |= d.High - d.Low < 0.09;
+            narrow |= (d.High - d.Low ?? 1) < 0.09;
             if (result.Winner is not null) return (result.Winner, true);
         }
         return (null, narrow);

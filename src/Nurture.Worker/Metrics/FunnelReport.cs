@@ -54,6 +54,7 @@ public sealed class FunnelRefresher(LeadStore store, Definition definition, Time
             try
             {
                 metrics.Latest = await FunnelReport.ReadAsync(store, definition, clock.GetUtcNow(), stoppingToken);
+                metrics.LatestExperiments = await ExperimentReport.ReadAsync(store, definition, clock.GetUtcNow(), stoppingToken);
             }
             catch (Exception e) when (!stoppingToken.IsCancellationRequested)
             {
