@@ -121,6 +121,10 @@ public sealed class TrackStep
     public StepCondition? Condition { get; set; }
     /// <summary>The step's calls to action, placed by its templates; each goes out as a signed, tracked redirect.</summary>
     public List<StepLink> Links { get; set; } = [];
+    /// <summary>A subject line (Liquid) instead of the template's first line, e.g. an experiment's winner kept.</summary>
+    public string? Subject { get; set; }
+    /// <summary>The subject line per language ("de", "en"), where it differs from <see cref="Subject"/>.</summary>
+    public Dictionary<string, string> Subjects { get; set; } = new(StringComparer.OrdinalIgnoreCase);
     /// <summary>An A/B test of this step: each lead gets one variant, by a stable hash of its id and the experiment's name.</summary>
     public StepExperiment? Experiment { get; set; }
 }

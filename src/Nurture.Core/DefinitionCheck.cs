@@ -83,6 +83,7 @@ internal static class DefinitionCheck
                 if (string.IsNullOrWhiteSpace(step.Template)) Add($"{at}:Template", "is empty.");
                 else if (step.Template.Any(c => !(char.IsAsciiLetterOrDigit(c) || c is '-' or '_'))) Add($"{at}:Template", $"'{step.Template}' may hold only letters, digits, '-' and '_' (it names a file).");
                 if (step.DelayDays < 0 || double.IsNaN(step.DelayDays)) Add($"{at}:DelayDays", $"({step.DelayDays}) must be zero or positive.");
+                CheckSubjects(at, step.Subject, step.Subjects, Add);
                 if (step.Condition?.Done is { } done && !Activities.TryParse(done, out _)) Add($"{at}:Condition:Done", $"'{done}' is not a known activity type.");
                 if (step.Condition?.NotDone is { } notDone && !Activities.TryParse(notDone, out _)) Add($"{at}:Condition:NotDone", $"'{notDone}' is not a known activity type.");
                 foreach (var (k, link) in step.Links.Index())
@@ -123,6 +124,13 @@ internal static class DefinitionCheck
         return problems;
     }
 
+    private static void CheckSubjects(string at, string? subject, Dictionary<string, string> subjects, Action<string, string> add)
+    {
+        static bool Bad(string? s) => string.IsNullOrWhiteSpace(s) || s.Length > 200 || s.Contains('\n', StringComparison.Ordinal) || s.Contains('\r', StringComparison.Ordinal);
+        if (subject is not null && Bad(subject)) add($"{at}:Subject", "must be one line of 1 to 200 characters.");
+        foreach (var language in subjects.Where(p => Bad(p.Value)).Select(p => p.Key)) add($"{at}:Subjects:{language}", "must be one line of 1 to 200 characters.");
+    }
+
     private static void CheckExperiment(string at, StepExperiment e, Action<string, string> add)
     {
         if (string.IsNullOrWhiteSpace(e.Name)) add($"{at}:Name", "is empty; the name labels the report and picks each lead's variant.");
@@ -140,11 +148,7 @@ internal static class DefinitionCheck
             if (string.IsNullOrWhiteSpace(v.Name) || v.Name.Length > 32 || v.Name.Any(c => !(char.IsAsciiLetterOrDigit(c) || c is '-' or '_'))) add($"{vat}:Name", $"'{v.Name}' must be 1 to 32 letters, digits, '-' or '_' (e.g. A, B).");
             if (!(v.Weight > 0) || double.IsInfinity(v.Weight)) add($"{vat}:Weight", $"({v.Weight}) must be a positive number: the variant's share relative to the others.");
             if (v.Template is { } template && (template.Length == 0 || template.Any(c => !(char.IsAsciiLetterOrDigit(c) || c is '-' or '_')))) add($"{vat}:Template", $"'{template}' may hold only letters, digits, '-' and '_' (it names a file).");
-            if (v.Subject is { } subject && (string.IsNullOrWhiteSpace(subject) || subject.Length > 200 || subject.Contains('\n', StringComparison.Ordinal) || subject.Contains('\r', StringComparison.Ordinal))) add($"{vat}:Subject", "must be one line of 1 to 200 characters.");
-            foreach (var (language, text) in v.Subjects.Where(p => string.IsNullOrWhiteSpace(p.Value) || p.Value.Length > 200 || p.Value.Contains('\n', StringComparison.Ordinal) || p.Value.Contains('\r', StringComparison.Ordinal)))
-            {
-                add($"{vat}:Subjects:{language}", "must be one line of 1 to 200 characters.");
-            }
+            CheckSubjects(vat, v.Subject, v.Subjects, add);
             if (v.DelayDays is { } delay && (delay < 0 || double.IsNaN(delay) || double.IsInfinity(delay))) add($"{vat}:DelayDays", $"({delay}) must be zero or positive.");
             foreach (var (l, link) in (v.Links ?? []).Index())
             {

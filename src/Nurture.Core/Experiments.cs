@@ -6,13 +6,11 @@ using System.Text;
 namespace Nurture.Core;
 
 /// <summary>A step as one lead gets it: the variant's template, subject, delay and links, or the step's own.</summary>
-public sealed record StepForLead(string Template, double DelayDays, IReadOnlyList<StepLink> Links, string? Experiment, StepVariant? Variant)
+public sealed record StepForLead(string Template, double DelayDays, IReadOnlyList<StepLink> Links, string? Subject, IReadOnlyDictionary<string, string> Subjects, string? Experiment, StepVariant? Variant)
 {
-    /// <summary>The variant's subject line in the email's language, or null: the template's own.</summary>
+    /// <summary>The subject line in the email's language, or null: the template's own.</summary>
     public string? SubjectIn(string language) =>
-        Variant is null ? null
-        : Variant.Subjects.TryGetValue(language, out var s) && !string.IsNullOrWhiteSpace(s) ? s
-        : string.IsNullOrWhiteSpace(Variant.Subject) ? null : Variant.Subject;
+        Subjects.TryGetValue(language, out var s) && !string.IsNullOrWhiteSpace(s) ? s : string.IsNullOrWhiteSpace(Subject) ? null : Subject;
 }
 
 /// <summary>
@@ -88,10 +86,11 @@ public static class Experiments
     /// <summary>The step as this lead gets it.</summary>
     public static StepForLead For(TrackStep step, string leadId)
     {
-        if (step.Experiment is not { Variants.Count: > 0 } experiment) return new(step.Template, step.DelayDays, step.Links, null, null);
+        if (step.Experiment is not { Variants.Count: > 0 } experiment) return new(step.Template, step.DelayDays, step.Links, step.Subject, step.Subjects, null, null);
         var v = Assign(experiment, leadId);
+        var ownSubject = !string.IsNullOrWhiteSpace(v.Subject) || v.Subjects.Count > 0;
         return new(string.IsNullOrWhiteSpace(v.Template) ? step.Template : v.Template, v.DelayDays ?? step.DelayDays,
-            v.Links is { Count: > 0 } links ? links : step.Links, experiment.Name, v);
+            v.Links is { Count: > 0 } links ? links : step.Links, ownSubject ? v.Subject : step.Subject, ownSubject ? v.Subjects : step.Subjects, experiment.Name, v);
     }
 
     /// <summary>
@@ -235,9 +234,7 @@ public static class Experiments
 
     /// <summary>
     /// The winner kept: a copy of <paramref name="definition"/> where the experiment's step takes the kept variant's
-    /// template, subject, delay and links, the experiment is gone, and the version is <paramref name="version"/>.
-    /// The subject has no place outside an experiment, so keeping a variant with its own subject is refused: make its
-    /// template say it.
+    /// template, subject line, delay and links, the experiment is gone, and the version is <paramref name="version"/>.
     /// </summary>
     public static Definition Keep(Definition definition, string experiment, string keep, string version)
     {
@@ -249,14 +246,11 @@ public static class Experiments
         }
         var variant = found.Experiment.Variants.FirstOrDefault(v => string.Equals(v.Name, keep, StringComparison.Ordinal))
             ?? throw new ArgumentException($"keep: experiment '{experiment}' has no variant '{keep}' (it has {string.Join(", ", found.Experiment.Variants.Select(v => v.Name))}).", nameof(keep));
-        if (!string.IsNullOrWhiteSpace(variant.Subject) || variant.Subjects.Count > 0)
-        {
-            throw new ArgumentException($"keep: variant '{keep}' changes the subject line, which a step outside an experiment takes from its template; put the subject in a template of its own and name it in the variant's Template.", nameof(keep));
-        }
         var step = found.Track.Steps[found.Step];
         if (!string.IsNullOrWhiteSpace(variant.Template)) step.Template = variant.Template;
         if (variant.DelayDays is { } delay) step.DelayDays = delay;
         if (variant.Links is { Count: > 0 } links) step.Links = links;
+        if (!string.IsNullOrWhiteSpace(variant.Subject) || variant.Subjects.Count > 0) (step.Subject, step.Subjects) = (variant.Subject, variant.Subjects);
         step.Experiment = null;
         copy.Version = version;
         return copy;

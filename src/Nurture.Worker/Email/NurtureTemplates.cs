@@ -39,9 +39,10 @@ public sealed class NurtureTemplates
         // An experiment's variants may name templates of their own, and subject lines that replace the template's.
         var variants = steps.SelectMany(s => s.Experiment?.Variants ?? []).ToList();
         var names = steps.Select(s => s.Template).Concat(variants.Select(v => v.Template).OfType<string>().Where(t => t.Length > 0)).Distinct(StringComparer.Ordinal);
-        foreach (var subject in variants.SelectMany(v => v.Subjects.Values.Append(v.Subject)).OfType<string>().Where(s => !string.IsNullOrWhiteSpace(s)).Distinct(StringComparer.Ordinal))
+        var subjects = steps.SelectMany(s => s.Subjects.Values.Append(s.Subject)).Concat(variants.SelectMany(v => v.Subjects.Values.Append(v.Subject)));
+        foreach (var subject in subjects.OfType<string>().Where(s => !string.IsNullOrWhiteSpace(s)).Distinct(StringComparer.Ordinal))
         {
-            templates._subjects[subject] = Parse($"{Definition.Section} (an experiment's subject line)", subject);
+            templates._subjects[subject] = Parse($"{Definition.Section} (a step's or variant's subject line)", subject);
         }
         foreach (var name in names)
         {
@@ -59,7 +60,7 @@ public sealed class NurtureTemplates
     public int Count => _templates.Count;
 
     /// <summary>Renders a step for a lead; the lead's language if there are templates for it, else the default language.</summary>
-    /// <param name="subject">An experiment variant's subject line (Liquid, loaded with the templates) instead of the template's.</param>
+    /// <param name="subject">The step's or its variant's subject line (Liquid, loaded with the templates) instead of the template's.</param>
     public RenderedEmail Render(string template, Lead lead, string unsubscribeUrl, MimeKit.MailboxAddress sender, string track, int step, IReadOnlyList<EmailLink>? links = null, string? subject = null)
     {
         var language = LanguageFor(lead.Profile.Language);
