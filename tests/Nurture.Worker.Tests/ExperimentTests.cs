@@ -90,31 +90,62 @@ public class When_a_nurture_step_is_an_experiment(ITestOutputHelper output)
     {
         // The generator's software leads that get B go further along their journey. Read every day as the dashboard would,
         // the report may name no winner, then B — never A, and never B while the interval still holds zero.
-        var definition = Core.DefaultDefinition.Create();
-        var start = new DateTimeOffset(2026, 1, 5, 8, 0, 0, TimeSpan.Zero);
-        const int Days = 150;
-        var events = SampleLeads.Generate(4500, seed: 11, start, Days, definition);
-        var exposures = Exposures(events, definition);
-        var (track, step, experiment) = Experiments.All(definition).Single();
+        var (track, step, experiment) = Experiments.All(Core.DefaultDefinition.Create()).Single();
+        var exposures = Sample.Value;
 
         string? first = null;
         var undecided = 0;
-        for (var day = 1; day <= Days + 31; day++)
+        for (var day = 1; day <= SampleDays + 31; day++)
         {
-            var result = Experiments.Judge(track.Name, step, experiment, exposures, start.AddDays(day));
+            var result = Experiments.Judge(track.Name, step, experiment, exposures, SampleStart.AddDays(day));
             var d = result.Differences.Single().MqlRate;
             Assert.NotEqual("A", result.Winner);
             Assert.Equal(d.Low > 0, result.Winner == "B");
             if (result.Winner is null) undecided++;
             first ??= result.Winner is null ? null : $"day {day}: {result.Verdict}";
         }
-        var last = Experiments.Judge(track.Name, step, experiment, exposures, start.AddDays(Days + 31));
+        var last = Experiments.Judge(track.Name, step, experiment, exposures, SampleStart.AddDays(SampleDays + 31));
 
         output.WriteLine(first ?? "no winner");
         output.WriteLine(last.Verdict);
         Assert.Equal("B", last.Winner);
         Assert.True(undecided > 30, $"{undecided} days without a winner before the data decided");
-        Assert.True(last.Variants.Sum(v => v.Leads) > 1000);
+        Assert.True(last.Variants.Sum(v => v.Leads) > 500);
+    }
+
+    [Fact]
+    public void Should_name_no_winner_on_the_samples_data_split_by_an_experiment_that_changes_nothing()
+    {
+        // The same leads split 200 more ways, by experiments of other names: each split is independent of the planted one,
+        // so no variant of theirs is better. Each is read every day; any day naming a winner counts as a false winner.
+        var exposures = Sample.Value.Select(e => (e.LeadId, End: e.At.AddDays(30), Mql: e.MqlAt.Any(t => t >= e.At && t <= e.At.AddDays(30))))
+            .OrderBy(e => e.End).ToList();
+        const int Splits = 200;
+        var falseWinners = 0;
+        for (var k = 1; k <= Splits; k++)
+        {
+            var experiment = new StepExperiment
+            {
+                Name = string.Create(CultureInfo.InvariantCulture, $"sample-aa-{k}"), WindowDays = 30, Judge = ExperimentOutcome.Mql, Alpha = 0.05, PlannedLeads = 2000,
+                Variants = [new() { Name = "A" }, new() { Name = "B" }],
+            };
+            var counts = new Dictionary<string, VariantCounts>(StringComparer.Ordinal) { ["A"] = new(), ["B"] = new() };
+            var next = 0;
+            for (var day = 1; day <= SampleDays + 31; day++)
+            {
+                var now = SampleStart.AddDays(day);
+                for (; next < exposures.Count && exposures[next].End <= now; next++)
+                {
+                    counts[Experiments.Assign(experiment, exposures[next].LeadId).Name].Add(exposures[next].Mql, false, 0m, false);
+                }
+                if (Experiments.Judge("software", 0, experiment, counts, now).Winner is null) continue;
+                falseWinners++;
+                break;
+            }
+        }
+
+        output.WriteLine($"false winners: {falseWinners} of {Splits}");
+        Assert.True(falseWinners <= Splits * 0.05, $"{falseWinners} of {Splits} splits without an effect named a winner");
     }
 
     [Fact]
@@ -132,6 +163,19 @@ public class When_a_nurture_step_is_an_experiment(ITestOutputHelper output)
         Assert.NotEqual(plain.Count, planted.Count);
         Assert.Equal(plain.Count, SampleLeads.Generate(300, seed: 5, start, 60, without).Count);
     }
+
+    private static readonly DateTimeOffset SampleStart = new(2026, 1, 5, 8, 0, 0, TimeSpan.Zero);
+    private const int SampleDays = 120;
+
+    /// <summary>The generator's leads (2,000 over 120 days, seed 11) as the worker would record the built-in experiment's sends; made once.</summary>
+    private static readonly Lazy<List<Exposure>> Sample = new(() =>
+    {
+        var definition = Core.DefaultDefinition.Create();
+        var events = SampleLeads.Generate(2000, seed: 11, SampleStart, SampleDays, definition);
+        // Only the software track has the experiment; replaying the other leads would tell nothing.
+        var software = events.OfType<LeadCaptured>().Where(c => c.Industry == "software").Select(c => c.LeadId).ToHashSet(StringComparer.Ordinal);
+        return Exposures(events.Where(e => e is LeadEvent l && software.Contains(l.LeadId)).ToList(), definition);
+    });
 
     /// <summary>
     /// What the worker would record for the generator's leads: the welcome step goes out when due (the send window

@@ -164,7 +164,7 @@ public static class SampleLeads
     }
 
     /// <summary>The share of the challenger's leads that stopped short of the whole journey and now complete it.</summary>
-    public const double PlantedLift = 0.35;
+    public const double PlantedLift = 0.5;
 
     /// <summary>Whether the lead gets the last variant of the first experiment on its track.</summary>
     public static bool Challenger(LeadProfile profile, string leadId, Definition definition) =>
