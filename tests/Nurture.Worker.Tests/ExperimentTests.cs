@@ -107,7 +107,7 @@ public class When_a_nurture_step_is_an_experiment(ITestOutputHelper output)
         var last = Experiments.Judge(track.Name, step, experiment, exposures, SampleStart.AddDays(SampleDays + 31));
 
         output.WriteLine(first ?? "no winner");
-        output.WriteLine(last.Verdict);
+        output.WriteLine($"{last.Variants.Sum(v => v.Leads)} leads judged: {last.Verdict}");
         Assert.Equal("B", last.Winner);
         Assert.True(undecided > 30, $"{undecided} days without a winner before the data decided");
         Assert.True(last.Variants.Sum(v => v.Leads) > 500);
