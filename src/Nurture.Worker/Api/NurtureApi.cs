@@ -34,6 +34,11 @@ public static class NurtureApi
             Results.Json(await FunnelReport.ReadAsync(store, definition, clock.GetUtcNow(), cancel), LeadJson.Options))
             .WithName("GetFunnel").WithTags("Funnel").WithSummary("The funnel, conversion and MQL value per source (aggregates only: what the dashboard reads)")
             .Produces<FunnelReport>().AddOpenApiOperationTransformer(NurtureOpenApi.FunnelExample);
+        app.MapGet("/api/experiments", async (LeadStore store, Definition definition, TimeProvider clock, CancellationToken cancel) =>
+            Results.Json(await ExperimentReport.ReadAsync(store, definition, clock.GetUtcNow(), cancel), LeadJson.Options))
+            .WithName("GetExperiments").WithTags("Funnel").WithSummary("Each nurture experiment: per variant the MQL rate, customer rate and revenue per lead with always-valid intervals, the difference to the control, and the verdict")
+            .WithDescription("Aggregates only. A lead counts once the experiment's window after its step is over; a winner is named only when the interval of its difference to the control, on the outcome the experiment is judged by, excludes zero (a confidence sequence: valid however often it is read). Clicks are shown, never the judge.")
+            .Produces<ExperimentReport>().AddOpenApiOperationTransformer(NurtureOpenApi.ExperimentsExample);
         app.MapGet("/dashboard", () => Results.Content(Dashboard.Value, "text/html; charset=utf-8"))
             .WithName("GetDashboard").WithTags("Funnel").WithSummary("The dashboard page").Produces(StatusCodes.Status200OK, contentType: "text/html")
             .AddOpenApiOperationTransformer(NurtureOpenApi.DashboardExample);

@@ -121,6 +121,13 @@ public static class NurtureOpenApi
         return Task.CompletedTask;
     }
 
+    /// <summary>GET /api/experiments: one experiment, B ahead but not yet decided.</summary>
+    public static Task ExperimentsExample(OpenApiOperation operation, OpenApiOperationTransformerContext context, CancellationToken cancel)
+    {
+        SetExample(operation, "200", """{"asOf":"2026-11-25T10:00:00Z","definitionVersion":"2026-11.3","method":"asymptotic confidence sequence …","experiments":[{"name":"software-welcome-subject","track":"software","step":0,"judge":"mql","windowDays":30,"alpha":0.05,"variants":[{"variant":"A","weight":1,"leads":412,"waiting":37,"mqls":41,"customers":6,"revenue":52300,"clicked":88,"mqlRate":{"value":0.0995,"low":0.0611,"high":0.1379},"customerRate":{"value":0.0146,"low":0,"high":0.0321},"revenuePerLead":{"value":126.94,"low":0,"high":301.2},"clickRate":0.2136},{"variant":"B","weight":1,"leads":398,"waiting":41,"mqls":57,"customers":7,"revenue":61000,"clicked":91,"mqlRate":{"value":0.1432,"low":0.0981,"high":0.1883},"customerRate":{"value":0.0176,"low":0,"high":0.0371},"revenuePerLead":{"value":153.27,"low":0,"high":344.8},"clickRate":0.2286}],"differences":[{"variant":"B","control":"A","judged":"mql","mqlRate":{"value":0.0437,"low":-0.0148,"high":0.1022},"customerRate":{"value":0.003,"low":-0.022,"high":0.028},"revenuePerLead":{"value":26.33,"low":-231.5,"high":284.2}}],"winner":null,"verdict":"no winner yet: B − A: +4.4 pp (95 %: -1.5 pp to +10.2 pp) includes zero"}]}""");
+        return Task.CompletedTask;
+    }
+
     /// <summary>GET /dashboard: the page's example is its start.</summary>
     public static Task DashboardExample(OpenApiOperation operation, OpenApiOperationTransformerContext context, CancellationToken cancel)
     {

@@ -46,6 +46,7 @@ public sealed class NurtureMetrics : IDisposable
         _timeInStage = _meter.CreateHistogram<double>("nurture.stage.duration", "s", "How long a lead stayed in a stage before it moved on.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [3600, 21600, 86400, 259200, 604800, 1209600, 2592000, 7776000, 15552000] });
         FunnelGauges.Register(_meter, () => Latest);
+        ExperimentGauges.Register(_meter, () => LatestExperiments);
         // Every counter shows from the first scrape (at 0), so dashboards and rate() have a series before the first event.
         foreach (var counter in new[] { _processed, _duplicated, _rejected, _published, _emailsScheduled, _emailsSent, _emailsFailed, _emailsBounced, _unsubscribes, _slaBreaches, _transitions })
         {
@@ -97,6 +98,9 @@ public sealed class NurtureMetrics : IDisposable
 
     /// <summary>The funnel as last read from the database (FunnelRefresher); the gauges report it.</summary>
     public FunnelReport? Latest { get; set; }
+
+    /// <summary>The experiments as last judged from the database (FunnelRefresher); their gauges report it.</summary>
+    public ExperimentReport? LatestExperiments { get; set; }
 
     /// <summary>Counts what a batch of stored events did: applied or duplicate, and each stage transition with its time in stage.</summary>
     public void Applied(IEnumerable<Leads.AppliedEvent> applied)
