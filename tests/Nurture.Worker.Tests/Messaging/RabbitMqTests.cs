@@ -92,7 +92,7 @@ public sealed class When_workers_consume_from_rabbitmq(Broker broker) : IClassFi
 
         await PublishPlain(stream.Select(Plain));
 
-        await Eventually.Until(() => database.CountAsync("SELECT COUNT(*) FROM lead_events"), n => n == events.Count, TimeSpan.FromMinutes(5), "all 10,000 events stored");
+        await Eventually.Until(() => database.CountAsync("SELECT COUNT(*) FROM lead_events"), n => n == events.Count, TimeSpan.FromMinutes(10), "all 10,000 events stored");
         await Eventually.Until(() => database.CountAsync("SELECT COUNT(*) FROM outbox WHERE published_at IS NULL"), n => n == 0, TimeSpan.FromMinutes(2), "the outbox published");
         await Eventually.Until(() => Task.FromResult(Handled(countsA) + Handled(countsB)), n => n >= stream.Count, what: "every delivery counted");
         Assert.True(Handled(countsA) > 0 && Handled(countsB) > 0, $"both workers took part (a: {Handled(countsA)}, b: {Handled(countsB)})");
