@@ -74,8 +74,8 @@ public sealed partial class LeadStore
         (await RecordSentAsync([new SentStep(step, messageId, sentAt, next)], claimer, waitForDisk: true, cancel))[0];
 
     /// <summary>
-    /// Steps the mail server accepted, recorded together in one transaction (one command, so one round trip, and the
-    /// commit): for each, marked sent (only while the claim is still ours), the next step of the track scheduled
+    /// Steps the mail server accepted, recorded together in one transaction (on PostgreSQL one command: one round trip):
+    /// for each, marked sent (only while the claim is still ours), the next step of the track scheduled
     /// (unless the lead left nurture meanwhile), NurtureEmailSent and NurtureEmailScheduled in the outbox. Returns, per
     /// step, false when its claim was lost. Without <paramref name="waitForDisk"/> the commit on PostgreSQL does not
     /// wait for the WAL to reach the disk: a crash of the worker loses nothing, a crash of the database server can
@@ -84,12 +84,18 @@ public sealed partial class LeadStore
     public async Task<IReadOnlyList<bool>> RecordSentAsync(IReadOnlyList<SentStep> sent, string claimer, bool waitForDisk, CancellationToken cancel = default)
     {
         if (sent.Count == 0) return [];
-        var sql = new System.Text.StringBuilder();
         var parameters = new DynamicParameters();
         // PostgreSQL runs the statements of one command as one implicit transaction (one round trip, committed at its
         // end); set_config(…, true) holds for that transaction. The others get an explicit transaction.
         var implicitTransaction = Database.Provider == DatabaseProvider.PostgreSql;
-        if (implicitTransaction && !waitForDisk) sql.Append("SELECT set_config('synchronous_commit', 'off', true);\n");
+        var relaxed = implicitTransaction && !waitForDisk;
+        var sql = RecordSentSql.GetOrAdd((Database.Provider, sent.Count, relaxed), key =>
+        {
+            var text = new System.Text.StringBuilder(key.Relaxed ? "SELECT set_config('synchronous_commit', 'off', true);\n" : "");
+            // The one-step statement once per step, its parameters numbered for that step.
+            for (var i = 0; i < key.Count; i++) text.Append(ParameterName().Replace(Database.Dialect.RecordStepSent, "@${1}_" + i.ToString(System.Globalization.CultureInfo.InvariantCulture))).Append('\n');
+            return text.ToString();
+        });
         for (var i = 0; i < sent.Count; i++)
         {
             var (step, messageId, sentAt, next) = sent[i];
@@ -103,9 +109,7 @@ public sealed partial class LeadStore
                 EventId = Lifecycle.DerivedId(StepKey(step), "scheduled-next"), LeadId = step.LeadId, OccurredAt = sentAt,
                 Track = next.Track, Step = next.Step, Template = next.Template, DueAt = next.DueAt,
             };
-            // The one-step statement, its parameters numbered for this step.
             var suffix = "_" + i.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            sql.Append(ParameterName().Replace(Database.Dialect.RecordStepSent, "@${1}" + suffix)).Append('\n');
             void Add(string name, object? value) => parameters.Add(name + suffix, value);
             Add("Id", step.Id);
             Add("Claimer", claimer);
@@ -126,14 +130,17 @@ public sealed partial class LeadStore
         await using var connection = await Database.OpenAsync(cancel);
         await using var transaction = implicitTransaction ? null : await connection.BeginTransactionAsync(cancel);
         var marked = new List<bool>(sent.Count);
-        await using (var results = await connection.QueryMultipleAsync(new CommandDefinition(sql.ToString(), parameters, transaction, cancellationToken: cancel)))
+        await using (var results = await connection.QueryMultipleAsync(new CommandDefinition(sql, parameters, transaction, cancellationToken: cancel)))
         {
-            if (implicitTransaction && !waitForDisk) await results.ReadAsync<string>();
+            if (relaxed) await results.ReadAsync<string>();
             for (var i = 0; i < sent.Count; i++) marked.Add(await results.ReadSingleAsync<long>() == 1);
         }
         if (transaction is not null) await transaction.CommitAsync(cancel);
         return marked;
     }
+
+    /// <summary>The command that records n sends, per provider, n and whether its commit waits for the disk.</summary>
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<(DatabaseProvider Provider, int Count, bool Relaxed), string> RecordSentSql = new();
 
     [System.Text.RegularExpressions.GeneratedRegex(@"@(\w+)")]
     private static partial System.Text.RegularExpressions.Regex ParameterName();

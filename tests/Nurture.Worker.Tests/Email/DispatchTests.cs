@@ -60,20 +60,23 @@ public class When_the_dispatch_sends_at_the_speed_of_the_mail_server
     }
 
     [SkippableTheory]
-    [InlineData(DatabaseProvider.Sqlite)]
-    [InlineData(DatabaseProvider.PostgreSql)]
-    public async Task Should_overlap_recording_with_sending_yet_never_leave_a_connection_two_accepted_emails_unrecorded(DatabaseProvider provider)
+    [InlineData(DatabaseProvider.Sqlite, 1)]
+    [InlineData(DatabaseProvider.PostgreSql, 1)]
+    [InlineData(DatabaseProvider.PostgreSql, 2)]
+    public async Task Should_overlap_recording_with_sending_yet_never_leave_a_connection_two_accepted_emails_unrecorded(DatabaseProvider provider, int connections)
     {
-        const int Leads = 24, Connections = 2;
+        const int Leads = 24;
         await using var smtp = new PipeliningSmtpServer();
-        await using var rig = await Rig(smtp, provider, Connections);
+        await using var rig = await Rig(smtp, provider, connections);
         await CaptureAsync(rig, "overlap", Leads);
         var unrecorded = new List<long>();
         smtp.BeforeAccepting = async n =>
         {
-            // The server has the n-th email whole: were the worker killed now, the emails accepted but not recorded go out again.
+            // The server has the n-th email whole: were the worker killed now, the emails accepted but not recorded go out
+            // again. Accepted is read first, so a record committed meanwhile can only make the count smaller than it was.
+            var accepted = smtp.AcceptedCount;
             var recorded = await rig.Database.CountAsync("SELECT COUNT(*) FROM nurture_steps WHERE step = 0 AND status = 'sent'");
-            lock (unrecorded) unrecorded.Add(n - 1 - recorded);
+            lock (unrecorded) unrecorded.Add(accepted - recorded);
             return true;
         };
 
@@ -81,8 +84,9 @@ public class When_the_dispatch_sends_at_the_speed_of_the_mail_server
 
         Assert.Equal(Leads, smtp.AcceptedCount);
         Assert.Equal(Leads, await rig.Database.CountAsync("SELECT COUNT(*) FROM nurture_steps WHERE step = 0 AND status = 'sent'"));
-        // This email's connection has its last one recorded; the other connection may have one accepted and not yet recorded.
-        Assert.All(unrecorded, u => Assert.InRange(u, 0, Connections - 1));
+        // This email's connection has its last one recorded; each other connection may have one accepted and not yet recorded.
+        Assert.Equal(Leads, unrecorded.Count);
+        Assert.All(unrecorded, u => Assert.True(u <= connections - 1, $"{u} accepted emails not recorded with {connections} connection(s)"));
         Assert.Equal(Leads, await rig.Database.CountAsync("SELECT COUNT(*) FROM outbox WHERE type = 'NurtureEmailSent'"));
     }
 
