@@ -13,8 +13,9 @@ namespace Nurture.Worker.Email;
 /// several workers share the work and a dead one's claims come back) with the leads, their recent sends and their
 /// suppressions; the send rules (window in the lead's time zone, frequency cap, conditions, exit) are checked in memory;
 /// the emails go out over <see cref="NurtureMailer.Lanes"/> persistent connections at once, each rendered as its
-/// connection is free, and each recorded (sent, the next step scheduled) as soon as the server accepts it, before that
-/// connection sends another. So a crash sends at most one email per connection twice, with the same Message-ID.
+/// connection is free, and each recorded (sent, the next step scheduled) as soon as the server accepts it: the record
+/// overlaps the connection's next email, whose end of data waits for it, and records waiting together share a commit.
+/// So a crash sends at most one email per connection twice, with the same Message-ID.
 /// While one batch goes out the next is claimed. When the server cannot be used the round stops and puts its steps back
 /// without spending their attempts; <see cref="WaitForServerAsync"/> probes until it answers.
 /// </summary>
