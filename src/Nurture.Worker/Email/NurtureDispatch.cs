@@ -176,7 +176,8 @@ public sealed partial class NurtureDispatch(
                 LogCannotRecord(log, e, step.Id, step.LeadId);
                 round.Stop(e.Message, unavailable: false);
                 if (result?.Outcome != SendOutcome.Sent) await PutBackAsync(step, round, CancellationToken.None);
-                recorded = Task.CompletedTask;
+                // A record still on its way is awaited below; a failed one was just logged.
+                if (recorded.IsFaulted) recorded = Task.CompletedTask;
             }
         }
         try
