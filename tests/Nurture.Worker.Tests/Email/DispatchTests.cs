@@ -60,6 +60,72 @@ public class When_the_dispatch_sends_at_the_speed_of_the_mail_server
     }
 
     [SkippableTheory]
+    [InlineData(DatabaseProvider.Sqlite, 1)]
+    [InlineData(DatabaseProvider.PostgreSql, 1)]
+    [InlineData(DatabaseProvider.PostgreSql, 2)]
+    public async Task Should_overlap_recording_with_sending_yet_never_leave_a_connection_two_accepted_emails_unrecorded(DatabaseProvider provider, int connections)
+    {
+        const int Leads = 24;
+        await using var smtp = new PipeliningSmtpServer();
+        await using var rig = await Rig(smtp, provider, connections);
+        await CaptureAsync(rig, "overlap", Leads);
+        var unrecorded = new List<long>();
+        smtp.BeforeAccepting = async n =>
+        {
+            // The server has the n-th email whole: were the worker killed now, the emails accepted but not recorded go out
+            // again. Accepted is read first, so a record committed meanwhile can only make the count smaller than it was.
+            var accepted = smtp.AcceptedCount;
+            var recorded = await rig.Database.CountAsync("SELECT COUNT(*) FROM nurture_steps WHERE step = 0 AND status = 'sent'");
+            lock (unrecorded) unrecorded.Add(accepted - recorded);
+            return true;
+        };
+
+        await rig.Dispatch.DispatchAllDueAsync();
+
+        Assert.Equal(Leads, smtp.AcceptedCount);
+        Assert.Equal(Leads, await rig.Database.CountAsync("SELECT COUNT(*) FROM nurture_steps WHERE step = 0 AND status = 'sent'"));
+        // This email's connection has its last one recorded; each other connection may have one accepted and not yet recorded.
+        Assert.Equal(Leads, unrecorded.Count);
+        Assert.All(unrecorded, u => Assert.True(u <= connections - 1, $"{u} accepted emails not recorded with {connections} connection(s)"));
+        Assert.Equal(Leads, await rig.Database.CountAsync("SELECT COUNT(*) FROM outbox WHERE type = 'NurtureEmailSent'"));
+    }
+
+    [SkippableTheory]
+    [InlineData(DatabaseProvider.Sqlite)]
+    [InlineData(DatabaseProvider.PostgreSql)]
+    public async Task Should_record_several_accepted_emails_in_one_commit_and_say_which_claims_were_lost(DatabaseProvider provider)
+    {
+        var database = TestDatabase.Create(provider);
+        var due = new DateTimeOffset(2026, 3, 2, 8, 0, 0, TimeSpan.Zero);
+        await using (var connection = await database.OpenAsync())
+        {
+            for (var i = 0; i < 3; i++)
+            {
+                await connection.ExecuteAsync("INSERT INTO nurture_steps (lead_id, track, enrolment, step, template, due_at, status, attempts) VALUES (@lead, 'software', 1, 0, 'software-welcome', @due, 'pending', 0)",
+                    new { lead = $"group-{i}", due });
+            }
+        }
+        var store = new LeadStore(database);
+        var claimed = await store.ClaimDueAsync("w", due, TimeSpan.FromMinutes(5), 10);
+        Assert.Equal(3, claimed.Count);
+        var next = new Nurture.Core.StepDue("software", 1, "software-case-study", due.AddDays(3));
+        await using (var connection = await database.OpenAsync())
+        {
+            // Another worker took the second step over meanwhile.
+            await connection.ExecuteAsync("UPDATE nurture_steps SET claimed_by = 'other' WHERE id = @Id", new { claimed[1].Id });
+        }
+
+        var marked = await store.RecordSentAsync(claimed.Select((s, i) => new SentStep(s, $"<{i}@nurture.example>", due, next)).ToList(), "w", waitForDisk: false);
+
+        Assert.Equal([true, false, true], marked);
+        Assert.Equal(2, await database.CountAsync("SELECT COUNT(*) FROM nurture_steps WHERE step = 0 AND status = 'sent'"));
+        Assert.Equal(2, await database.CountAsync("SELECT COUNT(*) FROM nurture_steps WHERE step = 1 AND status = 'pending'"));
+        Assert.Equal(2, await database.CountAsync("SELECT COUNT(*) FROM outbox WHERE type = 'NurtureEmailSent'"));
+        Assert.Equal(2, await database.CountAsync("SELECT COUNT(*) FROM outbox WHERE type = 'NurtureEmailScheduled'"));
+        Assert.Equal(1, await database.CountAsync("SELECT COUNT(*) FROM nurture_steps WHERE message_id = '<2@nurture.example>'"));
+    }
+
+    [SkippableTheory]
     [InlineData(DatabaseProvider.Sqlite)]
     [InlineData(DatabaseProvider.PostgreSql)]
     public async Task Should_send_the_backlog_within_seconds_of_the_server_answering_again_without_spending_attempts(DatabaseProvider provider)
