@@ -6,7 +6,8 @@ namespace Nurture.Worker.Cli;
 /// <summary>
 /// Realistic lead histories for the article's three example businesses: a garden-landscaping business,
 /// a B2B software company and a solar installer. Seeded, so the same seed always gives the same events.
-/// Sales outcomes follow the domain's own decisions (sales only accepts what was handed over, mostly).
+/// Sales outcomes follow the domain's own decisions (sales only accepts what was handed over, mostly); whether a
+/// qualified lead wins its deal follows <see cref="SampleTruth"/>'s hidden rules.
 /// </summary>
 public static class SampleLeads
 {
@@ -105,7 +106,7 @@ public static class SampleLeads
                     {
                         Add(new LeadQualifiedBySales { EventId = NewId(), LeadId = id, OccurredAt = at });
                         at = Later(at, 20);
-                        if (random.NextDouble() < 0.5)
+                        if (random.NextDouble() < SampleTruth.WinChance(lead))
                         {
                             var revenue = decimal.Round(business.Deal.Min + (business.Deal.Max - business.Deal.Min) * (decimal)random.NextDouble(), 0);
                             Add(new DealWon { EventId = NewId(), LeadId = id, OccurredAt = at, Revenue = revenue, Currency = "EUR" });
