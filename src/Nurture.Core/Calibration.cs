@@ -22,7 +22,7 @@ public sealed record CalibrationOptions
 
 /// <summary>Who the fit learned from and who judged it.</summary>
 public sealed record CalibrationData(
-    int Leads, int TakenUpBySales, int InCohort, int Training, int TrainingCustomers, int HeldOut, int HeldOutCustomers,
+    int Leads, int TakenUpBySales, int Deals, int Training, int TrainingCustomers, int HeldOut, int HeldOutCustomers,
     DateTimeOffset HeldOutFrom, DateTimeOffset LatestEvent);
 
 /// <summary>One rule's points now and proposed; the weight is the model's log-odds per unit (one activity, or having the attribute).</summary>
@@ -47,11 +47,11 @@ public sealed record CalibrationResult(
     Definition Proposal);
 
 /// <summary>
-/// `calibrate`: fits the definition's points to won and lost deals. Each lead sales took up (accepted, rejected, qualified,
-/// disqualified, won or lost) is one example: its features are what marketing knew when sales first acted (the events
-/// before), its outcome is whether a deal was won. Only leads taken up at least a sales cycle before the latest event
-/// count, so recent ones have had their chance (as for the MQL value). The fit is a logistic regression over the same
-/// rules the definition scores, pulled toward the current points; the points are put back on the definition's scale.
+/// `calibrate`: fits the definition's points to won and lost deals. Each lead with a won or lost deal is one example: its
+/// features are what marketing knew when sales first acted on it (accepted, rejected, qualified…; the events before), its
+/// outcome is whether the deal was won. Only leads sales took up at least a sales cycle before the latest event count, so
+/// that slow deals have had their time (as for the MQL value). The fit is a logistic regression over the same rules the
+/// definition scores, pulled toward the current points; the points are put back on the definition's scale.
 /// </summary>
 public static class Calibration
 {
@@ -79,6 +79,7 @@ public static class Calibration
             var first = history.FindIndex(IsSalesEvent);
             if (first < 0) continue;
             takenUp++;
+            if (!history.Any(e => e is DealWon or DealLost)) continue;
             if (!MqlValue.InCohort(history[first].OccurredAt, latest, current.Value)) continue;
             Lead? lead = null;
             foreach (var e in history.Take(first)) lead = Lifecycle.Decide(lead, e, current).Lead;
@@ -88,7 +89,7 @@ public static class Calibration
         var heldOutCount = (int)Math.Round(examples.Count * options.HeldOutShare, MidpointRounding.AwayFromZero);
         if (examples.Count - heldOutCount < 2 || heldOutCount < 1)
         {
-            throw new ArgumentException($"{examples.Count} leads were taken up by sales at least {current.Value.SalesCycleDays} days (Value:SalesCycleDays) before the latest event; calibrate needs more to learn from and to judge by.");
+            throw new ArgumentException($"{examples.Count} leads have a won or lost deal and were taken up by sales at least {current.Value.SalesCycleDays} days (Value:SalesCycleDays) before the latest event; calibrate needs more to learn from and to judge by.");
         }
         var training = examples[..^heldOutCount];
         var heldOut = examples[^heldOutCount..];
@@ -111,17 +112,33 @@ public static class Calibration
         var y = training.Select(e => e.Won).ToList();
         var currentPoints = features.Select(f => f.Points).ToList();
         var currentScores = x.Select(row => Points(row, currentPoints)).ToList();
-        var platt = Logistic.Fit(currentScores.Select(s => new[] { s }).ToList(), y, [0], 1e-6);
-        var perPoint = platt[1];
-        if (perPoint <= 0) notes.Add("The current score does not rank the training leads at all (its fitted slope is not positive): the fit starts from zero points instead of the current ones.");
-        var prior = features.Select(f => Math.Max(0, perPoint) * f.Points).ToList();
-        var weights = Logistic.Fit(x, y, prior, options.L2);
+        var perPoint = Logistic.Fit(currentScores.Select(s => new[] { s }).ToList(), y, [0], 1e-6)[1];
+        if (perPoint <= 0) notes.Add("The current score does not rank the training leads at all (its fitted slope is not positive): the prior is weak.");
 
-        // Back to points: the proposal spends as many points on activities (the sum of caps) as the current one.
+        // Points back on the definition's scale: the proposal spends as many points on activities (the sum of caps) as the
+        // current one. The prior is the current points in log-odds: first at what a point of the current score is worth,
+        // then at the scale the first fit found, so that a rule without data keeps its points exactly. A rule keeps its
+        // sign: where the data says a rule that gives points should take them (or the reverse), it is left out (0 points).
         var activity = Enumerable.Range(0, features.Count).Where(j => features[j].Kind == FeatureKind.Activity).ToList();
         var currentSpend = activity.Sum(j => Math.Abs(features[j].Points) * features[j].CountCap);
-        var fittedSpend = activity.Sum(j => Math.Abs(weights[j + 1]) * features[j].CountCap);
-        var scale = currentSpend > 0 && fittedSpend > 1e-9 ? fittedSpend / currentSpend : perPoint > 0 ? perPoint : 0.05;
+        var scale = Math.Max(perPoint, 0.001);
+        var zero = new bool[features.Count];
+        var weights = new double[features.Count + 1];
+        for (var round = 0; round < 2; round++)
+        {
+            var prior = features.Select(f => scale * f.Points).ToList();
+            while (true)
+            {
+                weights = Logistic.Fit(x, y, prior, options.L2, zero);
+                var flipped = Enumerable.Range(0, features.Count).Where(j => !zero[j] && features[j].Points != 0 && Math.Sign(weights[j + 1]) == -Math.Sign(features[j].Points)).ToList();
+                if (flipped.Count == 0) break;
+                foreach (var j in flipped) zero[j] = true;
+            }
+            var fittedSpend = activity.Sum(j => Math.Abs(weights[j + 1]) * features[j].CountCap);
+            if (round == 0 && currentSpend > 0 && fittedSpend > 1e-6) scale = fittedSpend / currentSpend;
+        }
+        var dropped = Enumerable.Range(0, features.Count).Where(j => zero[j]).Select(j => features[j].Setting).ToList();
+        if (dropped.Count > 0) notes.Add($"The data goes against the sign of {dropped.Count} rule(s), set to 0 points: {string.Join(", ", dropped)}.");
         var highIntent = current.Qualification.HighIntentActivities.ToHashSet(StringComparer.OrdinalIgnoreCase);
         var proposedPoints = new double[features.Count];
         var changes = new List<PointChange>();
@@ -197,9 +214,20 @@ public static class Calibration
         }
         var chosen = At(low);
         var chosenOutcome = Outcome(chosen);
+        if (options.TargetPrecision is null && low > 1)
+        {
+            // The MQL rate steps down as the threshold rises: the step just below may land nearer the target.
+            var below = At(low - 1);
+            var belowOutcome = Outcome(below);
+            if (Math.Abs(belowOutcome.Rate - targetValue) < Math.Abs(chosenOutcome.Rate - targetValue)) (low, chosen, chosenOutcome) = (low - 1, below, belowOutcome);
+        }
         if (options.TargetPrecision is not null && chosenOutcome.Precision is null)
         {
             throw new ArgumentException($"no threshold makes the training leads' MQLs close at {options.TargetPrecision:P0} or more; try a lower --target-precision.");
+        }
+        if (options.TargetPrecision is null && chosenOutcome.Rate < targetValue - 0.02)
+        {
+            notes.Add($"The proposal cannot qualify {targetValue:P1} of the training leads: at the lowest threshold ({low}) {chosenOutcome.Rate:P1} become MQLs (its other rules, high intent and engagements, hold the rest back).");
         }
         proposal.Qualification.MqlThreshold = chosen.Qualification.MqlThreshold;
         proposal.Qualification.DemoteBelow = chosen.Qualification.DemoteBelow;

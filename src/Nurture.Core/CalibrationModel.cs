@@ -166,11 +166,13 @@ public static class ScoreFeatures
 public static class Logistic
 {
     /// <summary>The intercept followed by one weight per column of <paramref name="x"/>.</summary>
-    public static double[] Fit(IReadOnlyList<double[]> x, IReadOnlyList<bool> y, IReadOnlyList<double> prior, double lambda, int maxSteps = 50)
+    /// <remarks>A weight marked in <paramref name="zero"/> stays at 0: the rule is left out.</remarks>
+    public static double[] Fit(IReadOnlyList<double[]> x, IReadOnlyList<bool> y, IReadOnlyList<double> prior, double lambda, IReadOnlyList<bool>? zero = null, int maxSteps = 50)
     {
         var k = prior.Count + 1;
         var w = new double[k];
-        for (var j = 1; j < k; j++) w[j] = prior[j - 1];
+        bool Fixed(int a) => a > 0 && zero is not null && zero[a - 1];
+        for (var j = 1; j < k; j++) w[j] = Fixed(j) ? 0 : prior[j - 1];
         var rate = y.Count(v => v) / (double)y.Count;
         w[0] = Math.Log(Math.Clamp(rate, 1e-6, 1 - 1e-6) / (1 - Math.Clamp(rate, 1e-6, 1 - 1e-6)));
         for (var step = 0; step < maxSteps; step++)
@@ -200,6 +202,13 @@ public static class Logistic
             for (var a = 0; a < k; a++)
             {
                 for (var b = 0; b < a; b++) hessian[a, b] = hessian[b, a];
+            }
+            for (var a = 1; a < k; a++)
+            {
+                if (!Fixed(a)) continue;
+                gradient[a] = 0;
+                for (var b = 0; b < k; b++) hessian[a, b] = hessian[b, a] = 0;
+                hessian[a, a] = 1;
             }
             hessian[0, 0] += 1e-9; // a column of ones with all outcomes alike: keeps the system solvable
             var delta = Solve(hessian, gradient);

@@ -91,7 +91,7 @@ public static class CalibrateCommand
                 Console.Out.WriteLine(JsonSerializer.Serialize(new
                 {
                     from,
-                    outcome = "deal won, for each lead sales took up at least Value:SalesCycleDays before the latest event; features as they stood before sales first acted",
+                    outcome = "won vs lost deals: each lead with a deal decided, taken up by sales at least Value:SalesCycleDays before the latest event; its features as they stood before sales first acted",
                     result.Data,
                     result.TooThin,
                     result.Notes,
@@ -121,21 +121,23 @@ public static class CalibrateCommand
         var c = CultureInfo.InvariantCulture;
         var d = r.Data;
         var text = new StringBuilder();
-        text.AppendLine(c, $"calibrate ({from}): {d.Leads:N0} leads, {d.TakenUpBySales:N0} taken up by sales, {d.InCohort:N0} of them at least a sales cycle before the latest event ({d.LatestEvent:yyyy-MM-dd}).");
-        text.AppendLine(c, $"Outcome: a deal won. Fitted on {d.Training:N0} leads captured before {d.HeldOutFrom:yyyy-MM-dd} ({d.TrainingCustomers} won); judged on the {d.HeldOut:N0} captured since ({d.HeldOutCustomers} won).");
+        text.AppendLine(c, $"calibrate ({from}): {d.Leads:N0} leads, {d.TakenUpBySales:N0} taken up by sales, {d.Deals:N0} with a won or lost deal, taken up at least a sales cycle before the latest event ({d.LatestEvent:yyyy-MM-dd}).");
+        text.AppendLine(c, $"Outcome: the deal won (not lost). Fitted on {d.Training:N0} leads captured before {d.HeldOutFrom:yyyy-MM-dd} ({d.TrainingCustomers} won); judged on the {d.HeldOut:N0} captured since ({d.HeldOutCustomers} won).");
         text.AppendLine();
         text.AppendLine(c, $"  {"rule",-46} {"current",8} {"proposed",9} {"log-odds",9} {"leads",6}");
-        foreach (var p in r.Points.Where(p => p.Current != 0 || p.Proposed != 0 || p.TrainingLeadsWithIt > 0))
+        foreach (var p in r.Points.Where(p => p.TrainingLeadsWithIt > 0 || p.Current != p.Proposed))
         {
             text.AppendLine(c, $"  {p.Setting,-46} {p.Current,8:0.#} {p.Proposed,9:0.#} {p.Weight,9:0.00} {p.TrainingLeadsWithIt,6}{(p.LittleData ? "  (little data: stays near the current points)" : "")}");
         }
+        var unseen = r.Points.Count(p => p.TrainingLeadsWithIt == 0 && p.Current == p.Proposed);
+        if (unseen > 0) text.AppendLine(c, $"  … and {unseen} rules no training lead matched, kept as they are.");
         var t = r.Threshold;
         text.AppendLine();
         text.AppendLine(c, $"Threshold: {t.Current:0.#} → {t.Proposed:0.#} for the target {t.Target} {t.TargetValue:P1}: on the training leads {t.TrainingMqlRate:P1} become MQLs{(t.TrainingPrecision is { } won ? $" and {won:P1} of them win" : "")}.");
         text.AppendLine();
         text.AppendLine(c, $"Held-out leads (captured since {d.HeldOutFrom:yyyy-MM-dd})");
         text.AppendLine(c, $"  {"",-34} {"current " + Versioned(r.Current),-36} {"proposed " + Versioned(r.Proposed)}");
-        text.AppendLine(c, $"  {"AUC (won vs not, taken up by sales)",-34} {Auc(r.Current.Auc),-36} {Auc(r.Proposed.Auc)}");
+        text.AppendLine(c, $"  {"AUC (won vs lost deals)",-34} {Auc(r.Current.Auc),-36} {Auc(r.Proposed.Auc)}");
         text.AppendLine(c, $"  {"MQLs",-34} {$"{r.Current.Mqls} ({r.Current.MqlRate:P1} of leads)",-36} {r.Proposed.Mqls} ({r.Proposed.MqlRate:P1} of leads)");
         text.AppendLine(c, $"  {"MQL value",-34} {Value(r.Current.MqlValue),-36} {Value(r.Proposed.MqlValue)}");
         text.AppendLine(c, $"  {"",-34} {$"{r.Current.MqlValue.Customers} of {r.Current.MqlValue.Mqls} MQLs won",-36} {r.Proposed.MqlValue.Customers} of {r.Proposed.MqlValue.Mqls} MQLs won");
