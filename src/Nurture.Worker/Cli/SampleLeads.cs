@@ -76,7 +76,7 @@ public static class SampleLeads
             for (var step = 0; step < depth; step++)
             {
                 at = Later(at, 6);
-                var activity = random.NextDouble() < 0.1 ? ActivityType.EmailOpened : business.Journey[step];
+                var activity = random.NextDouble() < 0.2 ? ActivityType.EmailOpened : business.Journey[step];
                 history.Add(new LeadActivityRecorded { EventId = NewId(), LeadId = id, OccurredAt = at, Activity = activity });
             }
             if (random.NextDouble() < 0.05)

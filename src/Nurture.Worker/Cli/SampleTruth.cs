@@ -16,9 +16,9 @@ public static class SampleTruth
     /// <summary>Log-odds added when the lead did the activity at least once before sales took it up.</summary>
     public static IReadOnlyDictionary<ActivityType, double> Activities { get; } = new Dictionary<ActivityType, double>
     {
-        [ActivityType.DemoRequested] = 2.2,
-        [ActivityType.PricingPageViewed] = 1.3,
-        [ActivityType.WebinarAttended] = 0.9,
+        [ActivityType.DemoRequested] = 3.0,
+        [ActivityType.PricingPageViewed] = 1.5,
+        [ActivityType.WebinarAttended] = 0.8,
         [ActivityType.WhitepaperDownloaded] = 0.4,
         [ActivityType.TrialStarted] = 0,
         [ActivityType.CareersPageViewed] = -1.5,
