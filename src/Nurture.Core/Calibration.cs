@@ -59,11 +59,11 @@ public static class Calibration
 
     public static CalibrationResult Run(IReadOnlyCollection<NurtureMessage> events, Definition current, CalibrationOptions options)
     {
-        if (options.HeldOutShare is <= 0 or >= 1) throw new ArgumentException($"held-out share: {options.HeldOutShare} must lie between 0 and 1 (0.3 holds out the latest 30 %).", nameof(options));
-        if (options.TargetMqlRate is { } r && r is <= 0 or > 1) throw new ArgumentException($"target MQL rate: {r} must lie above 0 and at most 1 (20 % is 0.2).", nameof(options));
-        if (options.TargetPrecision is { } p && p is <= 0 or > 1) throw new ArgumentException($"target precision: {p} must lie above 0 and at most 1.", nameof(options));
-        if (options.TargetMqlRate is not null && options.TargetPrecision is not null) throw new ArgumentException("give a target MQL rate or a target precision, not both.", nameof(options));
-        if (!(options.L2 > 0)) throw new ArgumentException($"L2: {options.L2} must be positive.", nameof(options));
+        if (options.HeldOutShare is <= 0 or >= 1) throw new ArgumentException($"held-out share: {options.HeldOutShare} must lie between 0 and 1 (0.3 holds out the latest 30 %).");
+        if (options.TargetMqlRate is { } r && r is <= 0 or > 1) throw new ArgumentException($"target MQL rate: {r} must lie above 0 and at most 1 (20 % is 0.2).");
+        if (options.TargetPrecision is { } p && p is <= 0 or > 1) throw new ArgumentException($"target precision: {p} must lie above 0 and at most 1.");
+        if (options.TargetMqlRate is not null && options.TargetPrecision is not null) throw new ArgumentException("give a target MQL rate or a target precision, not both.");
+        if (!(options.L2 > 0)) throw new ArgumentException($"L2: {options.L2} must be positive.");
 
         var byLead = events.OfType<LeadEvent>().DistinctBy(e => e.EventId).GroupBy(e => e.LeadId, StringComparer.Ordinal)
             .ToDictionary(g => g.Key, g => g.OrderBy(e => e.OccurredAt).ThenBy(e => e.EventId).ToList(), StringComparer.Ordinal);
@@ -172,9 +172,10 @@ public static class Calibration
         var trainingEvents = byLead.Where(l => captured[l.Key] < heldOutFrom).SelectMany(l => l.Value).ToList();
         var heldOutEvents = byLead.Where(l => captured[l.Key] >= heldOutFrom).SelectMany(l => l.Value).ToList();
         var trainingLeads = byLead.Count(l => captured[l.Key] < heldOutFrom);
+        var candidates = trainingEvents;
         (double Rate, double? Precision) Outcome(Definition d)
         {
-            var leads = Replay.Run(trainingEvents, d, latest).Leads;
+            var leads = Replay.Run(candidates, d, latest).Leads;
             var mqls = leads.Where(l => FirstMql(l) is { } at && MqlValue.InCohort(at, latest, d.Value)).ToList();
             return (leads.Count(l => FirstMql(l) is not null) / (double)Math.Max(1, trainingLeads),
                 mqls.Count == 0 ? null : mqls.Count(l => l.Transitions.Any(t => t.To == LeadStage.Customer)) / (double)mqls.Count);
@@ -190,6 +191,10 @@ public static class Calibration
             if (d.Qualification.DemoteBelow < 0) d.Qualification.DemoteBelow = 0;
             return d;
         }
+        var currentRate = options.TargetMqlRate is null && options.TargetPrecision is null ? Outcome(current).Rate : 0;
+        // Only leads that qualify at the lowest threshold can qualify at a higher one: the search replays just those.
+        var possible = Replay.Run(trainingEvents, At(1), latest).Leads.Where(l => FirstMql(l) is not null).Select(l => l.LeadId).ToHashSet(StringComparer.Ordinal);
+        candidates = trainingEvents.Where(e => possible.Contains(e.LeadId)).ToList();
         string target;
         double targetValue;
         Func<(double Rate, double? Precision), bool> reached;
@@ -200,7 +205,7 @@ public static class Calibration
         }
         else
         {
-            var rate = options.TargetMqlRate ?? Outcome(current).Rate;
+            var rate = options.TargetMqlRate ?? currentRate;
             (target, targetValue) = (options.TargetMqlRate is null ? "mqlRate (the current definition's)" : "mqlRate", Math.Round(rate, 4));
             reached = o => o.Rate <= rate;
         }

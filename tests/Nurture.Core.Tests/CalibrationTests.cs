@@ -8,6 +8,8 @@ public class When_the_definition_is_calibrated_on_won_and_lost_deals
     private static readonly string[] RoleChoices = ["Head of IT", "Werkstudentin", "Vertriebsleiter", "CEO", "Marketing Manager", "Student", "Assistant"];
     private static readonly string[] EmailChoices = ["anna@gmail.com", "anna@competitor.example", "anna@softwarehaus.example"];
     private static readonly ActivityType[] Activities = Enum.GetValues<ActivityType>();
+    private static readonly string[] Industries = ["software", "solar", "landscaping", "bakery"];
+    private static readonly string[] Countries = ["DE", "AT", "US"];
 
     [Fact]
     public void Should_give_every_lead_the_score_the_definition_gives_it_before_decay()
@@ -22,8 +24,8 @@ public class When_the_definition_is_calibrated_on_won_and_lost_deals
             var given = new Given($"lead-{i}");
             var events = new List<LeadEvent>
             {
-                given.Captured(industry: new[] { "software", "solar", "landscaping", "bakery" }[random.Next(4)], size: random.Next(1, 3000),
-                    country: new[] { "DE", "AT", "US" }[random.Next(3)], email: EmailChoices[random.Next(EmailChoices.Length)], role: random.Next(8) == 0 ? null : RoleChoices[random.Next(RoleChoices.Length)]),
+                given.Captured(industry: Industries[random.Next(Industries.Length)], size: random.Next(1, 3000),
+                    country: Countries[random.Next(Countries.Length)], email: EmailChoices[random.Next(EmailChoices.Length)], role: random.Next(8) == 0 ? null : RoleChoices[random.Next(RoleChoices.Length)]),
             };
             for (var n = random.Next(12); n > 0; n--) events.Add(given.After(TimeSpan.FromHours(random.Next(1, 90))).Did(Activities[random.Next(Activities.Length)]));
             if (random.Next(6) == 0) events.Add(new LeadUnsubscribed { EventId = given.NextId(), LeadId = given.LeadId, OccurredAt = given.Now });
