@@ -130,9 +130,11 @@ public static class Calibration
             while (true)
             {
                 weights = Logistic.Fit(x, y, prior, options.L2, zero);
-                var flipped = Enumerable.Range(0, features.Count).Where(j => !zero[j] && features[j].Points != 0 && Math.Sign(weights[j + 1]) == -Math.Sign(features[j].Points)).ToList();
+                // One rule at a time, the one furthest on the wrong side: leaving it out can bring the others back.
+                var flipped = Enumerable.Range(0, features.Count).Where(j => !zero[j] && features[j].Points != 0 && Math.Sign(weights[j + 1]) == -Math.Sign(features[j].Points))
+                    .OrderByDescending(j => Math.Abs(weights[j + 1])).ThenBy(j => j).ToList();
                 if (flipped.Count == 0) break;
-                foreach (var j in flipped) zero[j] = true;
+                zero[flipped[0]] = true;
             }
             var fittedSpend = activity.Sum(j => Math.Abs(weights[j + 1]) * features[j].CountCap);
             if (round == 0 && currentSpend > 0 && fittedSpend > 1e-6) scale = fittedSpend / currentSpend;

@@ -17,8 +17,8 @@ public static class SampleTruth
     public static IReadOnlyDictionary<ActivityType, double> Activities { get; } = new Dictionary<ActivityType, double>
     {
         [ActivityType.DemoRequested] = 3.0,
-        [ActivityType.PricingPageViewed] = 1.5,
-        [ActivityType.WebinarAttended] = 0.8,
+        [ActivityType.PricingPageViewed] = 1.6,
+        [ActivityType.WebinarAttended] = 1.2,
         [ActivityType.WhitepaperDownloaded] = 0.4,
         [ActivityType.TrialStarted] = 0,
         [ActivityType.CareersPageViewed] = -1.5,
