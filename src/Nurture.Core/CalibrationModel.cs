@@ -172,7 +172,7 @@ public static class Logistic
         var k = prior.Count + 1;
         var w = new double[k];
         bool Fixed(int a) => a > 0 && zero is not null && zero[a - 1];
-        for (var j = 1; j < k; j++) w[j] = Fixed(j) ? 0 : prior[j - 1];
+        // From no effects at all: Newton started far out (where every lead is near 0 or 1) can run away; the halving below guards the rest.
         var rate = y.Count(v => v) / (double)y.Count;
         w[0] = Math.Log(Math.Clamp(rate, 1e-6, 1 - 1e-6) / (1 - Math.Clamp(rate, 1e-6, 1 - 1e-6)));
         for (var step = 0; step < maxSteps; step++)
@@ -212,15 +212,36 @@ public static class Logistic
             }
             hessian[0, 0] += 1e-9; // a column of ones with all outcomes alike: keeps the system solvable
             var delta = Solve(hessian, gradient);
-            var largest = 0.0;
-            for (var a = 0; a < k; a++)
+            var before = Objective(x, y, prior, lambda, w);
+            var factor = 1.0;
+            double[] next;
+            while (true)
             {
-                w[a] -= delta[a];
-                largest = Math.Max(largest, Math.Abs(delta[a]));
+                next = w.Select((v, a) => v - factor * delta[a]).ToArray();
+                if (Objective(x, y, prior, lambda, next) <= before + 1e-12 || factor < 1e-6) break;
+                factor /= 2; // a full step that made things worse: a shorter one in the same direction
             }
+            var largest = 0.0;
+            for (var a = 0; a < k; a++) largest = Math.Max(largest, Math.Abs(next[a] - w[a]));
+            w = next;
             if (largest < 1e-9) break;
         }
         return w;
+    }
+
+    /// <summary>The penalised negative log-likelihood that <see cref="Fit"/> minimises.</summary>
+    private static double Objective(IReadOnlyList<double[]> x, IReadOnlyList<bool> y, IReadOnlyList<double> prior, double lambda, double[] w)
+    {
+        var total = 0.0;
+        for (var i = 0; i < x.Count; i++)
+        {
+            var z = w[0];
+            for (var j = 0; j < x[i].Length; j++) z += w[j + 1] * x[i][j];
+            // log(1 + e^z) − y·z, computed without overflow
+            total += (z > 0 ? z + Math.Log(1 + Math.Exp(-z)) : Math.Log(1 + Math.Exp(z))) - (y[i] ? z : 0);
+        }
+        for (var j = 1; j < w.Length; j++) total += lambda / 2 * (w[j] - prior[j - 1]) * (w[j] - prior[j - 1]);
+        return total;
     }
 
     public static double Sigmoid(double z) => z >= 0 ? 1 / (1 + Math.Exp(-z)) : Math.Exp(z) / (1 + Math.Exp(z));

@@ -117,7 +117,7 @@ public class When_the_definition_is_calibrated_on_won_and_lost_deals
         Assert.True(Points("Scoring:Activities:webinarAttended") > Points("Scoring:Activities:trialStarted")); // 20 < 30 in the built-in definition
         Assert.True(Points("Scoring:Fit:Roles:*:student") < 0);
         Assert.Equal(10, Points("Scoring:Fit:Roles:*:geschäftsführer")); // no German roles in the data: kept as it is
-        Assert.Equal(1, Points("Scoring:Activities:trialStarted")); // the data gives it nothing, and a high-intent activity needs a point
+        Assert.InRange(Points("Scoring:Activities:trialStarted"), 1, 9); // the data gives it (almost) nothing of its 30
         Assert.True(result.Proposed.Auc > result.Current.Auc, $"proposed AUC {result.Proposed.Auc} vs current {result.Current.Auc}");
         Assert.Empty(result.Proposal.Validate());
         Assert.NotEqual(current.Version, result.Proposal.Version);
