@@ -277,7 +277,9 @@ public abstract class StorageSuite(DatabaseProvider provider)
 
         // Replay rescored for decay at the end; storage has not run a decay pass, so compare what decay cannot change.
         Assert.Equal(replay.Summary.Funnel.Select(f => (f.Stage, f.Reached, f.Skipped)), funnel.Select(f => (f.Stage, f.Reached, f.Skipped)));
-        Assert.Equal([0, 1, 1, 1, 0], funnel.Select(f => f.Skipped)); // the phone deal, counted apart and never as reached
+        // The phone deal, counted apart and never as reached, on top of whatever the generated leads skipped.
+        var generated = Replay.Run(events.Where(e => e is not LeadEvent { LeadId: "phone-deal" }), definition, end).Summary.Funnel;
+        Assert.Equal(generated.Select(f => f.Skipped).Zip([0, 1, 1, 1, 0], (a, b) => a + b), funnel.Select(f => f.Skipped));
         var (overall, bySource) = MqlValue.EstimateAll(cohorts, definition.Value);
         Assert.Equal(replay.Summary.MqlValue, overall);
         Assert.Equal(replay.Summary.MqlValueBySource.Where(v => v.Mqls > 0), bySource);
