@@ -37,6 +37,13 @@ public static class PipelineBenchmark
             await LatencyAsync(broker, dll, events, warmup, PipelineServers.Option(args, "--rate", 1), seconds, "--rate");
             return 0;
         }
+        if (args.Contains("--worker-only"))
+        {
+            // For profiling the worker's drain alone (e.g. with DOTNET_EnableEventPipe in the environment).
+            var alone = await DrainWorkerAsync(broker, dll, bodies);
+            Console.WriteLine($"(c) Nurture worker (process)            {PipelineServers.Rate(alone.Rate)}  ({alone})");
+            return 0;
+        }
         var noop = await DrainNoOpAsync(broker, bodies);
         Console.WriteLine($"(a) no-op MassTransit consumer          {PipelineServers.Rate(noop.Rate)}  ({noop})");
         var insert = await DrainInsertAsync(broker, bodies);
@@ -247,7 +254,9 @@ public static class PipelineBenchmark
             await Task.Delay(50);
         }
         var end = Stopwatch.GetTimestamp();
+        var cpu = worker.ProcessorTime;
         var detail = $", {Stopwatch.GetElapsedTime(started, first).TotalSeconds:N1} s from process start to the first taken, "
+            + $"worker CPU {cpu.TotalMilliseconds / Math.Max(1, stored):N2} ms per event (start-up included), "
             + await Troubles(broker, database, queue);
         if (stored < bodies.Count)
         {

@@ -233,6 +233,16 @@ public sealed class WorkerProcess : IAsyncDisposable
     public int ExitCode => _process.ExitCode;
     public bool HasExited => _process.HasExited;
 
+    /// <summary>The CPU time the worker has used so far (user and system).</summary>
+    public TimeSpan ProcessorTime
+    {
+        get
+        {
+            _process.Refresh();
+            return _process.TotalProcessorTime;
+        }
+    }
+
     public static WorkerProcess Start(string dll, IEnumerable<string> arguments, IReadOnlyDictionary<string, string> environment, string folder)
     {
         Directory.CreateDirectory(folder);

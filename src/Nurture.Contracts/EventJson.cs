@@ -134,8 +134,10 @@ public static partial class EventJson
             DealLost l => Long("reason", l.Reason),
             EmailBounced b when !Enum.IsDefined(b.Kind) => "kind: not hard or soft.",
             DealWon w when w.Revenue < 0 => "revenue: negative; record a refund as its own deal outside Nurture.",
+            DealWon w when w.Revenue > Limits.MaxMoney => $"revenue: more than {Limits.MaxMoney.ToString(CultureInfo.InvariantCulture)}, the most Nurture keeps (18 digits, 2 after the point).",
             DealWon w when !CurrencyRegex().IsMatch(w.Currency) => $"currency: '{Truncate(w.Currency)}' is not an ISO 4217 code such as EUR.",
             CampaignSpendRecorded s when s.Amount < 0 => "amount: negative.",
+            CampaignSpendRecorded s when s.Amount > Limits.MaxMoney => $"amount: more than {Limits.MaxMoney.ToString(CultureInfo.InvariantCulture)}, the most Nurture keeps (18 digits, 2 after the point).",
             CampaignSpendRecorded s when !CurrencyRegex().IsMatch(s.Currency) => $"currency: '{Truncate(s.Currency)}' is not an ISO 4217 code such as EUR.",
             CampaignSpendRecorded s when OutOfRange(s.PeriodStart) => $"periodStart: {s.PeriodStart:yyyy-MM-dd} {Limits.RangeText}",
             CampaignSpendRecorded s when OutOfRange(s.PeriodEnd) => $"periodEnd: {s.PeriodEnd:yyyy-MM-dd} {Limits.RangeText}",
@@ -153,6 +155,8 @@ public static partial class EventJson
         public const int Text = 256;
         public const int LongText = 2000;
         public const int Properties = 50;
+        /// <summary>The largest amount of money the databases keep (NUMERIC(18,2)).</summary>
+        public const decimal MaxMoney = 9_999_999_999_999_999.99m;
 
         /// <summary>Dates are accepted from the year 2000 to 2099: anything else is a typo or a placeholder (9999-12-31), not an event.</summary>
         public const int FirstYear = 2000;
@@ -259,7 +263,7 @@ public static partial class EventJson
             var s = v.GetString()!;
             return names.Contains(s, StringComparer.Ordinal) ? null : $"{name}: '{Truncate(s)}' is not one of {list} (spelled exactly so).";
         }
-        if (type == typeof(string)) return v.ValueKind == JsonValueKind.String ? null : $"{name}: must be a string.";
+        if (type == typeof(string)) return v.ValueKind != JsonValueKind.String ? $"{name}: must be a string." : Nul(v.GetString()!, name);
         if (type == typeof(bool)) return v.ValueKind is JsonValueKind.True or JsonValueKind.False ? null : $"{name}: must be true or false.";
         if (type == typeof(int))
         {
@@ -298,6 +302,7 @@ public static partial class EventJson
             if (v.ValueKind != JsonValueKind.Object) return $"{name}: must be an object.";
             foreach (var p in v.EnumerateObject())
             {
+                if (Nul(p.Name, name) is { } nul) return nul;
                 if (Value(p.Value, type.GetGenericArguments()[1], $"{name}.{Truncate(p.Name)}") is { } problem) return problem;
             }
             return null;
@@ -318,6 +323,10 @@ public static partial class EventJson
         }
         return null;
     }
+
+    /// <summary>No database of the three keeps a NUL in a text alike (PostgreSQL refuses it): it is refused here, by name, on every way in.</summary>
+    private static string? Nul(string value, string name) =>
+        value.Contains('\0', StringComparison.Ordinal) ? $"{name}: holds a NUL character (\\u0000), which Nurture does not store; remove it." : null;
 
     private static string Kind(JsonElement v) => v.ValueKind switch
     {

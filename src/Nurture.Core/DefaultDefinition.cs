@@ -21,7 +21,7 @@ public static class DefaultDefinition
     public static Definition Create() => new()
     {
         Name = "Shared MQL definition",
-        Version = "2026-11.2",
+        Version = "2026-11.3",
         Scoring = new ScoringRules
         {
             Activities = new(StringComparer.OrdinalIgnoreCase)
@@ -109,7 +109,17 @@ public static class DefaultDefinition
                     Name = "software", Industries = ["software"],
                     Steps =
                     [
-                        new() { DelayDays = 0, Template = "software-welcome", Links = [Link("Start your free trial", "Kostenlos testen", "https://example.com/software/trial")] },
+                        new()
+                        {
+                            DelayDays = 0, Template = "software-welcome", Links = [Link("Start your free trial", "Kostenlos testen", "https://example.com/software/trial")],
+                            // Does a subject that names the reader's company bring more MQLs than the template's? B is the challenger.
+                            Experiment = new()
+                            {
+                                Name = "software-welcome-subject", WindowDays = 30, Judge = ExperimentOutcome.Mql, Alpha = 0.05, PlannedLeads = 2000,
+                                Variants = [new() { Name = "A" }, new() { Name = "B", Subject = "{{ lead.firstName | default: \"Hello\" }}, a trial set up for {{ lead.company | default: \"your team\" }}",
+                                    Subjects = new(StringComparer.OrdinalIgnoreCase) { ["de"] = "{{ lead.firstName | default: \"Hallo\" }}, eine Testversion für {{ lead.company | default: \"Ihr Team\" }}" } }],
+                            },
+                        },
                         new() { DelayDays = 2, Template = "software-tutorials", Links = [Link("Watch the tutorials", "Zu den Tutorials", "https://example.com/software/tutorials")] },
                         new() { DelayDays = 5, Template = "software-webinar", Condition = new() { NotDone = "webinarAttended" }, Links = [Link("Register for the webinar", "Zum Webinar anmelden", "https://example.com/software/webinar"), Link("See the pricing", "Preise ansehen", "https://example.com/software/pricing")] },
                         new() { DelayDays = 9, Template = "software-demo", Condition = new() { MinimumScore = 30 }, Links = [Link("Book a demo", "Demo vereinbaren", "https://example.com/software/demo")] },

@@ -12,7 +12,7 @@ public sealed class Definition
     public const string Section = "Nurture:Definition";
 
     public string Name { get; set; } = "Shared MQL definition";
-    public string Version { get; set; } = "2026-11.2";
+    public string Version { get; set; } = "2026-11.3";
     public ScoringRules Scoring { get; set; } = new();
     public QualificationRules Qualification { get; set; } = new();
     public NurtureRules Nurture { get; set; } = new();
@@ -121,6 +121,61 @@ public sealed class TrackStep
     public StepCondition? Condition { get; set; }
     /// <summary>The step's calls to action, placed by its templates; each goes out as a signed, tracked redirect.</summary>
     public List<StepLink> Links { get; set; } = [];
+    /// <summary>A subject line (Liquid) instead of the template's first line, e.g. an experiment's winner kept.</summary>
+    public string? Subject { get; set; }
+    /// <summary>The subject line per language ("de", "en"), where it differs from <see cref="Subject"/>.</summary>
+    public Dictionary<string, string> Subjects { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+    /// <summary>An A/B test of this step: each lead gets one variant, by a stable hash of its id and the experiment's name.</summary>
+    public StepExperiment? Experiment { get; set; }
+}
+
+/// <summary>What judges an experiment: what the business cares about, never clicks.</summary>
+public enum ExperimentOutcome
+{
+    /// <summary>Became an MQL within the window after the step.</summary>
+    Mql,
+    /// <summary>Won a deal within the window after the step.</summary>
+    Customer,
+    /// <summary>Revenue from deals won within the window after the step, per lead.</summary>
+    Revenue,
+}
+
+/// <summary>
+/// An experiment on one nurture step. The first variant is the control (usually the step as it is, no overrides); each
+/// other variant is compared with it. A lead's variant comes from SHA-256 of the experiment's name and the lead's id, so
+/// every worker and every replay agree.
+/// </summary>
+public sealed class StepExperiment
+{
+    /// <summary>Names the experiment in reports, metrics and the hash; renaming it re-shuffles the leads.</summary>
+    public string Name { get; set; } = "";
+    /// <summary>Days after the step in which an MQL, a won deal and its revenue count for the lead's variant.</summary>
+    public double WindowDays { get; set; } = 30;
+    /// <summary>The outcome that names the winner; the others are shown.</summary>
+    public ExperimentOutcome Judge { get; set; } = ExperimentOutcome.Customer;
+    /// <summary>The chance of naming a winner when there is no difference, however often the report is read.</summary>
+    public double Alpha { get; set; } = 0.05;
+    /// <summary>Leads (all variants, window over) the confidence sequence is tightest at; it stays valid before and after.</summary>
+    public int PlannedLeads { get; set; } = 2000;
+    public List<StepVariant> Variants { get; set; } = [];
+}
+
+/// <summary>One arm of an experiment: what it changes about the step (nothing, for the control).</summary>
+public sealed class StepVariant
+{
+    public string Name { get; set; } = "";
+    /// <summary>The share of leads, relative to the other variants' weights.</summary>
+    public double Weight { get; set; } = 1;
+    /// <summary>Another template (files as for the step's).</summary>
+    public string? Template { get; set; }
+    /// <summary>Another subject line (Liquid, as the template's first line), instead of the template's.</summary>
+    public string? Subject { get; set; }
+    /// <summary>The subject line per language ("de", "en"), where it differs from <see cref="Subject"/>.</summary>
+    public Dictionary<string, string> Subjects { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+    /// <summary>Another delay after the previous step.</summary>
+    public double? DelayDays { get; set; }
+    /// <summary>Other calls to action, instead of the step's.</summary>
+    public List<StepLink>? Links { get; set; }
 }
 
 /// <summary>A call to action: what the link says and where it leads.</summary>

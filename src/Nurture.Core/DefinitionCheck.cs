@@ -83,6 +83,7 @@ internal static class DefinitionCheck
                 if (string.IsNullOrWhiteSpace(step.Template)) Add($"{at}:Template", "is empty.");
                 else if (step.Template.Any(c => !(char.IsAsciiLetterOrDigit(c) || c is '-' or '_'))) Add($"{at}:Template", $"'{step.Template}' may hold only letters, digits, '-' and '_' (it names a file).");
                 if (step.DelayDays < 0 || double.IsNaN(step.DelayDays)) Add($"{at}:DelayDays", $"({step.DelayDays}) must be zero or positive.");
+                CheckSubjects(at, step.Subject, step.Subjects, Add);
                 if (step.Condition?.Done is { } done && !Activities.TryParse(done, out _)) Add($"{at}:Condition:Done", $"'{done}' is not a known activity type.");
                 if (step.Condition?.NotDone is { } notDone && !Activities.TryParse(notDone, out _)) Add($"{at}:Condition:NotDone", $"'{notDone}' is not a known activity type.");
                 foreach (var (k, link) in step.Links.Index())
@@ -92,6 +93,17 @@ internal static class DefinitionCheck
                     else if (link.Url.Length > 2000) Add($"{at}:Links:{k}:Url", "is longer than 2000 characters (it is kept with every click).");
                 }
             }
+        }
+        foreach (var (i, track) in n.Tracks.Index())
+        {
+            foreach (var (j, step) in track.Steps.Index().Where(s => s.Item.Experiment is not null))
+            {
+                CheckExperiment($"Nurture:Tracks:{i}:Steps:{j}:Experiment", step.Experiment!, Add);
+            }
+        }
+        if (Experiments.All(d).GroupBy(x => x.Experiment.Name, StringComparer.Ordinal).FirstOrDefault(g => g.Key.Length > 0 && g.Count() > 1) is { } twice)
+        {
+            Add("Nurture:Tracks", $"name the experiment '{twice.Key}' on more than one step; each experiment's name picks its leads' variants, so give each its own.");
         }
         if (n.Tracks.GroupBy(t => t.Name, StringComparer.OrdinalIgnoreCase).FirstOrDefault(g => g.Count() > 1) is { } dup) Add("Nurture:Tracks", $"name '{dup.Key}' more than once.");
 
@@ -110,6 +122,41 @@ internal static class DefinitionCheck
         if (v.Currency.Length != 3) Add("Value:Currency", $"'{v.Currency}' is not an ISO 4217 code such as EUR.");
         if (v.SalesCycleDays < 0) Add("Value:SalesCycleDays", $"({v.SalesCycleDays}) must be zero or positive.");
         return problems;
+    }
+
+    private static void CheckSubjects(string at, string? subject, Dictionary<string, string> subjects, Action<string, string> add)
+    {
+        static bool Bad(string? s) => string.IsNullOrWhiteSpace(s) || s.Length > 200 || s.Contains('\n', StringComparison.Ordinal) || s.Contains('\r', StringComparison.Ordinal);
+        if (subject is not null && Bad(subject)) add($"{at}:Subject", "must be one line of 1 to 200 characters.");
+        foreach (var language in subjects.Where(p => Bad(p.Value)).Select(p => p.Key)) add($"{at}:Subjects:{language}", "must be one line of 1 to 200 characters.");
+    }
+
+    private static void CheckExperiment(string at, StepExperiment e, Action<string, string> add)
+    {
+        if (string.IsNullOrWhiteSpace(e.Name)) add($"{at}:Name", "is empty; the name labels the report and picks each lead's variant.");
+        else if (e.Name.Length > 64 || e.Name.Any(c => !(char.IsAsciiLetterOrDigit(c) || c is '-' or '_'))) add($"{at}:Name", $"'{e.Name}' may hold only letters, digits, '-' and '_', at most 64 (it is a metric label).");
+        if (!(e.WindowDays > 0) || double.IsInfinity(e.WindowDays)) add($"{at}:WindowDays", $"({e.WindowDays}) must be a positive number of days: how long after the step an MQL or a deal counts for the variant.");
+        if (!Enum.IsDefined(e.Judge)) add($"{at}:Judge", $"({e.Judge}) must be Mql, Customer or Revenue.");
+        if (!(e.Alpha is > 0 and <= 0.5)) add($"{at}:Alpha", $"({e.Alpha}) must be above 0 and at most 0.5 (0.05: a 5 % chance of a false winner).");
+        if (e.PlannedLeads < 10) add($"{at}:PlannedLeads", $"({e.PlannedLeads}) must be at least 10: the number of leads the interval is tuned for.");
+        if (e.Variants.Count < 2) add($"{at}:Variants", $"has {e.Variants.Count} variant(s); an experiment needs the control (the first) and at least one other.");
+        if (e.Variants.Count > 10) add($"{at}:Variants", $"has {e.Variants.Count} variants; at most 10 (each is a metric label and splits the leads thinner).");
+        if (e.Variants.GroupBy(v => v.Name, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1) is { } dup) add($"{at}:Variants", $"name '{dup.Key}' more than once.");
+        foreach (var (k, v) in e.Variants.Index())
+        {
+            var vat = $"{at}:Variants:{k}";
+            if (string.IsNullOrWhiteSpace(v.Name) || v.Name.Length > 32 || v.Name.Any(c => !(char.IsAsciiLetterOrDigit(c) || c is '-' or '_'))) add($"{vat}:Name", $"'{v.Name}' must be 1 to 32 letters, digits, '-' or '_' (e.g. A, B).");
+            if (!(v.Weight > 0) || double.IsInfinity(v.Weight)) add($"{vat}:Weight", $"({v.Weight}) must be a positive number: the variant's share relative to the others.");
+            if (v.Template is { } template && (template.Length == 0 || template.Any(c => !(char.IsAsciiLetterOrDigit(c) || c is '-' or '_')))) add($"{vat}:Template", $"'{template}' may hold only letters, digits, '-' and '_' (it names a file).");
+            CheckSubjects(vat, v.Subject, v.Subjects, add);
+            if (v.DelayDays is { } delay && (delay < 0 || double.IsNaN(delay) || double.IsInfinity(delay))) add($"{vat}:DelayDays", $"({delay}) must be zero or positive.");
+            foreach (var (l, link) in (v.Links ?? []).Index())
+            {
+                if (string.IsNullOrWhiteSpace(link.Text)) add($"{vat}:Links:{l}:Text", "is empty; a call to action says what the reader gets.");
+                if (!Uri.TryCreate(link.Url, UriKind.Absolute, out var url) || url.Scheme is not ("http" or "https")) add($"{vat}:Links:{l}:Url", $"'{link.Url}' is not an absolute http(s) URL.");
+                else if (link.Url.Length > 2000) add($"{vat}:Links:{l}:Url", "is longer than 2000 characters (it is kept with every click).");
+            }
+        }
     }
 
     private static double PointsOf(Definition d, ActivityType type) =>

@@ -149,7 +149,7 @@ public static class Lifecycle
                 break;
 
             case LeadErased:
-                step.Lead = step.Lead with { Profile = lead.Profile.Erased(), Erased = true };
+                step.Lead = step.Lead with { Profile = lead.Profile.Erased(), Erased = true, RecycleReason = lead.RecycleReason is null ? null : Erasure.Marker };
                 step.Nurture(NurtureChange.Exit, "erased on request");
                 break;
 

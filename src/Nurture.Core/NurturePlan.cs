@@ -45,7 +45,8 @@ public static class NurturePlan
     private static StepDue? StepAt(NurtureTrack track, int index, DateTimeOffset from, Lead lead, Definition definition)
     {
         if (index >= track.Steps.Count) return null;
-        var step = track.Steps[index];
+        // A step under an experiment goes out as the lead's variant: its delay and its template.
+        var step = Experiments.For(track.Steps[index], lead.Id);
         var due = IntoWindow(from.AddDays(step.DelayDays), lead.Profile.TimeZone, definition.Nurture.SendWindow);
         return new StepDue(track.Name, index, step.Template, due);
     }

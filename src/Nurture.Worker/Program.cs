@@ -19,6 +19,7 @@ var root = new RootCommand("Nurture: turns lead events into MQL decisions, nurtu
     CalibrateCommand.Create(),
     HealthCommand.Create(),
     PreviewCommand.Create(),
+    ExperimentCommand.Create(),
 };
 // No command runs the worker, with the same options as `run`.
 WorkerCommand.AddTo(root);

@@ -81,6 +81,34 @@ public class When_the_worker_reads_its_settings
     }
 
     [Fact]
+    public void Should_read_the_rejections_setting_of_the_example_file_as_the_default()
+    {
+        var example = new ConfigurationBuilder().AddJsonFile(Path.Combine(Repository.Root, "appsettings.example.json")).Build();
+
+        var fromFile = example.GetSection(RejectionOptions.Section).Get<RejectionOptions>();
+
+        Assert.NotNull(fromFile);
+        Assert.Equal(new RejectionOptions().MaxPayloadBytes, fromFile.MaxPayloadBytes);
+    }
+
+    [Theory]
+    [InlineData("100", "Nurture:Rejections:MaxPayloadBytes: 100 is not a number of bytes from 256 to 16777216.")]
+    [InlineData("lots", "Nurture:Rejections:MaxPayloadBytes")]
+    public async Task Should_stop_the_worker_at_start_naming_a_bad_rejections_setting(string value, string message)
+    {
+        await using var app = WorkerHost.Build(["--urls", "http://127.0.0.1:0"], c => c.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["ConnectionStrings:Nurture"] = $"Data Source={Path.Combine(Directory.CreateTempSubdirectory("nurture-settings-").FullName, "n.db")}",
+            ["Nurture:Schedule:Enabled"] = "false",
+            ["Nurture:Rejections:MaxPayloadBytes"] = value,
+        }));
+
+        var error = await Assert.ThrowsAnyAsync<Exception>(() => app.StartAsync());
+
+        Assert.Contains(message, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Should_take_the_broker_from_the_connection_string_and_never_show_its_password()
     {
         var settings = BusSettings.Load(Config(("Nurture:Bus:Transport", "rabbitmq"), ("ConnectionStrings:RabbitMq", "amqp://nurture:s3cret@broker:5672/marketing")));

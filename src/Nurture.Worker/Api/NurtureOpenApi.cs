@@ -92,7 +92,7 @@ public static class NurtureOpenApi
         operation.RequestBody = new OpenApiRequestBody
         {
             Required = true,
-            Description = "application/json: one event (it may span lines). Anything else, e.g. application/x-ndjson: one event per line. All or nothing: a bad line refuses the request.",
+            Description = "application/json: one event (it may span lines). Anything else, e.g. application/x-ndjson: one event per line. Each line stands alone: the good lines are stored, each bad one is named in the 400 (at most 100 listed).",
             Content = new Dictionary<string, OpenApiMediaType>
             {
                 ["application/json"] = new() { Schema = schema, Example = JsonNode.Parse(CapturedExample) },
@@ -118,6 +118,13 @@ public static class NurtureOpenApi
     public static Task FunnelExample(OpenApiOperation operation, OpenApiOperationTransformerContext context, CancellationToken cancel)
     {
         SetExample(operation, "200", """{"asOf":"2026-11-25T10:00:00Z","definitionVersion":"1","funnel":[{"stage":"Lead","reached":240,"now":93,"conversionFromPrevious":null},{"stage":"Mql","reached":147,"now":21,"conversionFromPrevious":0.6125}],"leadsPerStage":{"Lead":93,"Mql":21},"mqlValue":{"source":null,"value":96.4,"valueLow":71.2,"valueHigh":125.9,"currency":"EUR"},"handOffBreaches":3}""");
+        return Task.CompletedTask;
+    }
+
+    /// <summary>GET /api/experiments: one experiment, B ahead but not yet decided.</summary>
+    public static Task ExperimentsExample(OpenApiOperation operation, OpenApiOperationTransformerContext context, CancellationToken cancel)
+    {
+        SetExample(operation, "200", """{"asOf":"2026-11-25T10:00:00Z","definitionVersion":"2026-11.3","method":"asymptotic confidence sequence …","experiments":[{"name":"software-welcome-subject","track":"software","step":0,"judge":"mql","windowDays":30,"alpha":0.05,"variants":[{"variant":"A","weight":1,"leads":412,"waiting":37,"mqls":41,"customers":6,"revenue":52300,"clicked":88,"mqlRate":{"value":0.0995,"low":0.0611,"high":0.1379},"customerRate":{"value":0.0146,"low":0,"high":0.0321},"revenuePerLead":{"value":126.94,"low":0,"high":301.2},"clickRate":0.2136},{"variant":"B","weight":1,"leads":398,"waiting":41,"mqls":57,"customers":7,"revenue":61000,"clicked":91,"mqlRate":{"value":0.1432,"low":0.0981,"high":0.1883},"customerRate":{"value":0.0176,"low":0,"high":0.0371},"revenuePerLead":{"value":153.27,"low":0,"high":344.8},"clickRate":0.2286}],"differences":[{"variant":"B","control":"A","judged":"mql","mqlRate":{"value":0.0437,"low":-0.0148,"high":0.1022},"customerRate":{"value":0.003,"low":-0.022,"high":0.028},"revenuePerLead":{"value":26.33,"low":-231.5,"high":284.2}}],"winner":null,"verdict":"no winner yet: B − A: +4.4 pp (95 %: -1.5 pp to +10.2 pp) includes zero"}]}""");
         return Task.CompletedTask;
     }
 
@@ -195,7 +202,7 @@ public static class NurtureOpenApi
 
     private static JsonNode ProblemExample(string status, string? path) => status switch
     {
-        "400" => JsonNode.Parse("""{"type":"https://tools.ietf.org/html/rfc9110#section-15.5.1","title":"Bad Request","status":400,"detail":"line 2: activity: 'teleported' is not an activity.","errors":[{"line":2,"field":"activity","reason":"activity: 'teleported' is not an activity."}]}""")!,
+        "400" => JsonNode.Parse("""{"type":"https://tools.ietf.org/html/rfc9110#section-15.5.1","title":"Bad Request","status":400,"detail":"1 of 3 lines could not be stored; the others are stored (see accepted). First: line 2: activity: 'teleported' is not an activity.","errors":[{"line":2,"field":"activity","reason":"activity: 'teleported' is not an activity."}],"errorsNotListed":0,"accepted":["5f0c1c4e-1111-4a4a-9b9b-000000000001","5f0c1c4e-1111-4a4a-9b9b-000000000003"],"duplicates":[]}""")!,
         "401" => JsonNode.Parse("""{"type":"https://tools.ietf.org/html/rfc9110#section-15.5.2","title":"Unauthorized","status":401,"detail":"X-Api-Key: missing; send the API key (Nurture:Api:Key) in this header."}""")!,
         "404" => JsonNode.Parse("""{"type":"https://tools.ietf.org/html/rfc9110#section-15.5.5","title":"Not Found","status":404,"detail":"id: no lead 'lead-00001'."}""")!,
         "503" => JsonNode.Parse("""{"type":"https://tools.ietf.org/html/rfc9110#section-15.6.4","title":"Service Unavailable","status":503,"detail":"database: the connection was refused. Send the request again; events already stored count as duplicates."}""")!,

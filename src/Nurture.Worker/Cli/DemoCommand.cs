@@ -146,6 +146,8 @@ public static class DemoCommand
         var api = app.Services.GetRequiredService<ApiSettings>();
         Console.Out.WriteLine();
         Console.Out.Write(ReportCommand.Print(report, await store.ReadTimeInStageAsync(cancel)));
+        // The sample plants a better variant (SampleLeads.PlantedLift); whether the demo's few leads can show it yet, the report says.
+        Console.Out.Write(ReportCommand.Print(await ExperimentReport.ReadAsync(store, definition, clock.GetUtcNow(), cancel), report.MqlValue.Currency));
         Console.Out.WriteLine(string.Create(c, $"""
 
             Where to look next
@@ -154,6 +156,7 @@ public static class DemoCommand
               the hand-off:  {sales.Valid} of {sales.Received} signed LeadHandedToSales webhooks verified by the demo's receiver ({sales.Url}); log: curl -H "X-Api-Key: …" {url}/api/webhooks/deliveries
               the dashboard: {url}/dashboard
               the funnel:    curl {url}/api/funnel
+              experiments:   curl {url}/api/experiments
               one lead:      curl -H "X-Api-Key: $(cat {Path.Combine(folder, api.KeyFile.Length > 0 ? Path.GetFileName(api.KeyFile) : "nurture-api.key")})" {url}/api/leads/lead-00001
               the metrics:   {url}/metrics
               the database:  {database.Describe()}  (`report`, `simulate` with ConnectionStrings__Nurture="Data Source={Path.Combine(folder, "nurture-demo.db")}")

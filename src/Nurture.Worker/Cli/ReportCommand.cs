@@ -24,9 +24,10 @@ public static class ReportCommand
             database.Migrate();
             var report = await FunnelReport.ReadAsync(store, definition, DateTimeOffset.UtcNow, cancel);
             var times = await store.ReadTimeInStageAsync(cancel);
+            var experiments = await ExperimentReport.ReadAsync(store, definition, report.AsOf, cancel);
             if (parse.GetValue(json))
             {
-                Console.Out.WriteLine(JsonSerializer.Serialize(new { report, timeInStage = times }, ReplayCommand.OutputOptions));
+                Console.Out.WriteLine(JsonSerializer.Serialize(new { report, timeInStage = times, experiments }, ReplayCommand.OutputOptions));
             }
             else
             {
@@ -35,6 +36,7 @@ public static class ReportCommand
                     Console.Error.WriteLine($"No leads in {database.Describe()} yet. Feed some: `dotnet run --project src/Nurture.Worker -- ingest samples/events.ndjson`, or run `demo`.");
                 }
                 Console.Out.Write(Print(report, times));
+                Console.Out.Write(Print(experiments, report.MqlValue.Currency));
             }
             return 0;
         });
@@ -75,6 +77,36 @@ public static class ReportCommand
         var e = report.Emails;
         text.AppendLine(c, $"Emails: {e.GetValueOrDefault("sent")} sent, {e.GetValueOrDefault("pending") + e.GetValueOrDefault("claimed")} scheduled, {e.GetValueOrDefault("failed")} failed, {e.GetValueOrDefault("cancelled")} cancelled; hand-off SLA breaches: {report.HandOffBreaches}");
         return text.ToString();
+    }
+
+    /// <summary>Each experiment: per variant its leads and outcomes with intervals, each variant against the control, and the verdict.</summary>
+    public static string Print(ExperimentReport report, string currency)
+    {
+        var c = CultureInfo.InvariantCulture;
+        var text = new StringBuilder();
+        foreach (var e in report.Experiments)
+        {
+            text.AppendLine();
+            text.AppendLine(c, $"Experiment {e.Name} (track {e.Track}, step {e.Step}; judged by {Core.Experiments.Describe(e.Judge)} within {e.WindowDays:0.#} days after the step; {(1 - e.Alpha).ToString("P0", c)} intervals valid however often you look)");
+            text.AppendLine("  variant   leads  waiting   MQL rate                  customer rate             revenue/lead              clicked");
+            foreach (var v in e.Variants)
+            {
+                text.AppendLine(c, $"  {v.Variant,-8} {v.Leads,6} {v.Waiting,8}   {Rate(v.MqlRate),-24}  {Rate(v.CustomerRate),-24}  {Amount(v.RevenuePerLead, currency),-24}  {v.ClickRate.ToString("P1", c)}");
+            }
+            foreach (var d in e.Differences)
+            {
+                text.AppendLine(c, $"  {d.Variant} − {d.Control}:{"",8}  {Points(d.MqlRate),-24}  {Points(d.CustomerRate),-24}  {Amount(d.RevenuePerLead, currency),-24}");
+            }
+            text.AppendLine(c, $"  {e.Verdict}");
+            text.AppendLine("  clicks are shown, never the judge; a lead counts once its window is over.");
+        }
+        return text.ToString();
+
+        static string Rate(Core.Estimate e) => string.Create(CultureInfo.InvariantCulture, $"{e.Value:P1} ({Bound(e.Low, "P1")} – {Bound(e.High, "P1")})");
+        static string Points(Core.Estimate e) => string.Create(CultureInfo.InvariantCulture, $"{e.Value * 100:+0.0;-0.0;0.0} pp ({Signed(e.Low * 100)} – {Signed(e.High * 100)})");
+        static string Amount(Core.Estimate e, string currency) => string.Create(CultureInfo.InvariantCulture, $"{e.Value:#,0.00} ({Bound(e.Low, "#,0.00")} – {Bound(e.High, "#,0.00")}) {(currency == "EUR" ? "€" : currency)}");
+        static string Bound(double? x, string format) => x is { } v ? v.ToString(format, CultureInfo.InvariantCulture) : "?";
+        static string Signed(double? x) => x is { } v ? v.ToString("+0.0;-0.0;0.0", CultureInfo.InvariantCulture) : "?";
     }
 
     internal static string Money(decimal amount, string currency) =>

@@ -6,7 +6,8 @@ namespace Nurture.Worker.Cli;
 /// <summary>
 /// Realistic lead histories for the article's three example businesses: a garden-landscaping business,
 /// a B2B software company and a solar installer. Seeded, so the same seed always gives the same events.
-/// Sales outcomes follow the domain's own decisions (sales only accepts what was handed over, mostly); whether a
+/// Sales outcomes follow the domain's own decisions (sales only accepts what was handed over, mostly). Two truths are
+/// planted: the challenger of each track's experiment converts more (<see cref="PlantedLift"/>), and whether a
 /// qualified lead wins its deal follows <see cref="SampleTruth"/>'s hidden rules.
 /// </summary>
 public static class SampleLeads
@@ -36,6 +37,8 @@ public static class SampleLeads
     public static IReadOnlyList<NurtureMessage> Generate(int leads, int seed, DateTimeOffset start, int days, Definition definition)
     {
         var random = new Random(seed);
+        // The planted effect tosses its own coin, so leads outside the experiment keep their draws up to the first challenger.
+        var plant = new Random(seed + 1);
         var events = new List<NurtureMessage>();
         Guid NewId()
         {
@@ -73,6 +76,12 @@ public static class SampleLeads
 
             // How far along the business's typical journey this lead gets, with some noise.
             var depth = random.Next(business.Journey.Length + 1);
+            // The planted truth: a lead that gets the challenger (the last variant) of an experiment on its track
+            // goes all the way along the journey more often — the experiment report must find it.
+            if (depth < business.Journey.Length && captured.Consent && Challenger(LeadProfile.From(captured), id, definition) && plant.NextDouble() < PlantedLift)
+            {
+                depth = business.Journey.Length;
+            }
             for (var step = 0; step < depth; step++)
             {
                 at = Later(at, 6);
@@ -154,6 +163,14 @@ public static class SampleLeads
         }
         return events.OrderBy(e => e.OccurredAt).ThenBy(e => e.EventId).ToList();
     }
+
+    /// <summary>The share of the challenger's leads that stopped short of the whole journey and now complete it.</summary>
+    public const double PlantedLift = 0.5;
+
+    /// <summary>Whether the lead gets the last variant of the first experiment on its track.</summary>
+    public static bool Challenger(LeadProfile profile, string leadId, Definition definition) =>
+        NurturePlan.TrackFor(profile, definition).Steps.Select(s => s.Experiment).FirstOrDefault(e => e is not null) is { } experiment
+        && Experiments.Assign(experiment, leadId) == experiment.Variants[^1];
 
     private static DateTimeOffset Seconds(DateTimeOffset t) => new(t.Ticks - t.Ticks % TimeSpan.TicksPerSecond, t.Offset);
 }

@@ -18,9 +18,10 @@ public sealed class MailComposer(
         var unsubscribe = address.Unsubscribe(unsubscribeTokens.Create(lead.Id));
         var from = identity.FromFor(track, settings.From);
         var language = templates.LanguageFor(lead.Profile.Language);
-        var stepLinks = definition.Nurture.Tracks.FirstOrDefault(t => t.Name == track) is { } t && step < t.Steps.Count ? t.Steps[step].Links : [];
-        var links = stepLinks.Select((link, i) => new EmailLink(link.TextIn(language), Tracked(new TrackedLink(lead.Id, email, track, step, i, link.Url, now)))).ToList();
-        var rendered = templates.Render(template, lead, unsubscribe, from, track, step, links);
+        // Under an experiment the lead gets its variant's links and subject line (its template and delay were set when the step was scheduled).
+        var forLead = definition.Nurture.Tracks.FirstOrDefault(t => t.Name == track) is { } t && step < t.Steps.Count ? Experiments.For(t.Steps[step], lead.Id) : null;
+        var links = (forLead?.Links ?? []).Select((link, i) => new EmailLink(link.TextIn(language), Tracked(new TrackedLink(lead.Id, email, track, step, i, link.Url, now)))).ToList();
+        var rendered = templates.Render(template, lead, unsubscribe, from, track, step, links, forLead?.SubjectIn(language));
 
         var text = rendered.Text;
         var html = rendered.Html;

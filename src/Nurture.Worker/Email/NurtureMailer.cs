@@ -157,7 +157,7 @@ public sealed partial class SmtpMailer(EmailSettings settings, ILogger<SmtpMaile
         }
         catch (SmtpCommandException e)
         {
-            var reply = $"{(int)e.StatusCode} {e.Message}";
+            var reply = Redacted((int)e.StatusCode, e.ErrorCode, e.Message);
             // 421: the server is closing the session (shutting down, overloaded): the server's state, not this message's.
             if (e.StatusCode == SmtpStatusCode.ServiceNotAvailable) return new SendResult(SendOutcome.Unavailable, reply);
             if ((int)e.StatusCode < 500) return new SendResult(SendOutcome.TryLater, reply);
@@ -200,6 +200,26 @@ public sealed partial class SmtpMailer(EmailSettings settings, ILogger<SmtpMaile
         _ when message.TrimStart().StartsWith("5.1.", StringComparison.Ordinal) => new SendResult(SendOutcome.Bounced, reply),
         _ => new SendResult(SendOutcome.Failed, reply),
     };
+
+    /// <summary>
+    /// What is kept of an SMTP server's refusal (in nurture_steps, in EmailBounced.reason): its status code, its enhanced
+    /// status code and words of our own. The server's own text is never kept: a 550 usually quotes the address.
+    /// </summary>
+    internal static string Redacted(int status, SmtpErrorCode code, string message)
+    {
+        var enhanced = EnhancedStatus().Match(message);
+        var what = code switch
+        {
+            SmtpErrorCode.RecipientNotAccepted => "recipient not accepted",
+            SmtpErrorCode.SenderNotAccepted => "sender not accepted",
+            SmtpErrorCode.MessageNotAccepted => "message not accepted",
+            _ => "unexpected reply",
+        };
+        return enhanced.Success ? $"{status} {enhanced.Groups[1].Value} {what}" : $"{status} {what}";
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"^\s*([245]\.[0-9]{1,3}\.[0-9]{1,3})\b")]
+    private static partial System.Text.RegularExpressions.Regex EnhancedStatus();
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Cannot use the SMTP server {Host}:{Port}: {Reason}")]
     private static partial void LogUnavailable(ILogger logger, string? host, int port, string reason);

@@ -21,6 +21,7 @@ public sealed class NurtureTemplates
     // Escapes what HTML needs (<, >, &, quotes) and leaves umlauts readable.
     private static readonly HtmlEncoder Html = HtmlEncoder.Create(System.Text.Unicode.UnicodeRanges.All);
     private readonly Dictionary<(string Template, string Language), (IFluidTemplate Subject, IFluidTemplate Text, IFluidTemplate Html)> _templates = [];
+    private readonly Dictionary<string, IFluidTemplate> _subjects = new(StringComparer.Ordinal);
     private readonly TemplateOptions _options = new();
     private readonly string _defaultLanguage;
 
@@ -34,7 +35,15 @@ public sealed class NurtureTemplates
             throw new TemplateException($"{EmailSettings.Section}:Templates: the folder '{settings.Templates}' does not exist.");
         }
         var templates = new NurtureTemplates(settings.DefaultLanguage);
-        var names = definition.Nurture.Tracks.SelectMany(t => t.Steps).Select(s => s.Template).Distinct(StringComparer.Ordinal);
+        var steps = definition.Nurture.Tracks.SelectMany(t => t.Steps).ToList();
+        // An experiment's variants may name templates of their own, and subject lines that replace the template's.
+        var variants = steps.SelectMany(s => s.Experiment?.Variants ?? []).ToList();
+        var names = steps.Select(s => s.Template).Concat(variants.Select(v => v.Template).OfType<string>().Where(t => t.Length > 0)).Distinct(StringComparer.Ordinal);
+        var subjects = steps.SelectMany(s => s.Subjects.Values.Append(s.Subject)).Concat(variants.SelectMany(v => v.Subjects.Values.Append(v.Subject)));
+        foreach (var subject in subjects.OfType<string>().Where(s => !string.IsNullOrWhiteSpace(s)).Distinct(StringComparer.Ordinal))
+        {
+            templates._subjects[subject] = Parse($"{Definition.Section} (a step's or variant's subject line)", subject);
+        }
         foreach (var name in names)
         {
             foreach (var language in settings.Languages)
@@ -51,7 +60,8 @@ public sealed class NurtureTemplates
     public int Count => _templates.Count;
 
     /// <summary>Renders a step for a lead; the lead's language if there are templates for it, else the default language.</summary>
-    public RenderedEmail Render(string template, Lead lead, string unsubscribeUrl, MimeKit.MailboxAddress sender, string track, int step, IReadOnlyList<EmailLink>? links = null)
+    /// <param name="subject">The step's or its variant's subject line (Liquid, loaded with the templates) instead of the template's.</param>
+    public RenderedEmail Render(string template, Lead lead, string unsubscribeUrl, MimeKit.MailboxAddress sender, string track, int step, IReadOnlyList<EmailLink>? links = null, string? subject = null)
     {
         var language = LanguageFor(lead.Profile.Language);
         if (!_templates.TryGetValue((template, language), out var parts) && !_templates.TryGetValue((template, _defaultLanguage), out parts))
@@ -72,8 +82,10 @@ public sealed class NurtureTemplates
         context.SetValue("step", step);
         // The step's calls to action: {% for link in links %}<a href="{{ link.url }}">{{ link.text }}</a>{% endfor %}
         context.SetValue("links", (links ?? []).Select(l => new Dictionary<string, object> { ["text"] = l.Text, ["url"] = l.Url }).ToList());
-        var subject = OneLine(parts.Subject.Render(context, NullEncoder.Default));
-        return new RenderedEmail(subject, parts.Text.Render(context, NullEncoder.Default).Trim() + "\n", parts.Html.Render(context, Html));
+        var subjectTemplate = subject is null ? parts.Subject
+            : _subjects.TryGetValue(subject, out var variantSubject) ? variantSubject
+            : throw new TemplateException($"The subject line '{subject}' was not loaded; the definition and the templates disagree.");
+        return new RenderedEmail(OneLine(subjectTemplate.Render(context, NullEncoder.Default)), parts.Text.Render(context, NullEncoder.Default).Trim() + "\n", parts.Html.Render(context, Html));
     }
 
     /// <summary>The language an email to a lead is written in: the lead's, if there are templates for it, else the default.</summary>

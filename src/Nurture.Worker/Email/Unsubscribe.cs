@@ -5,6 +5,7 @@ using Nurture.Contracts;
 using Nurture.Core;
 using Nurture.Worker.Metrics;
 using Nurture.Worker.Leads;
+using Nurture.Worker.Storage;
 
 namespace Nurture.Worker.Email;
 
@@ -21,21 +22,28 @@ public static class Unsubscribe
             ? Page("This unsubscribe link is not valid.", "Diese Abmeldeverbindung ist ungültig.", null, StatusCodes.Status400BadRequest)
             : Page("Unsubscribe from these emails?", "Von diesen E-Mails abmelden?", token, StatusCodes.Status200OK));
 
-        app.MapPost("/unsubscribe/{token}", async (string token, UnsubscribeTokens tokens, LeadEventHandler handler, TimeProvider clock, NurtureMetrics metrics, CancellationToken cancel) =>
+        app.MapPost("/unsubscribe/{token}", async (string token, UnsubscribeTokens tokens, LeadEventHandler handler, LeadStore store, TimeProvider clock, NurtureMetrics metrics,
+            CancellationToken cancel) =>
         {
             if (tokens.Verify(token) is not { } leadId)
             {
                 return Page("This unsubscribe link is not valid.", "Diese Abmeldeverbindung ist ungültig.", null, StatusCodes.Status400BadRequest);
             }
+            // A signed link for a lead Nurture never stored (another database, a lead long gone): nothing is mailed to it,
+            // so nothing is recorded either; a lead row made here would count in the funnel. The person is answered alike.
+            if (await store.LoadLeadAsync(leadId, cancel) is null) return Page(Done.English, Done.German, null, StatusCodes.Status200OK);
             var now = clock.GetUtcNow();
             // One event id per lead: a second click (or a mail client's retry) is a duplicate, not a second unsubscribe.
             var unsubscribed = new LeadUnsubscribed { EventId = Lifecycle.DerivedId(Guid.Empty, $"unsubscribe:{leadId}"), LeadId = leadId, OccurredAt = now, Channel = "list-unsubscribe" };
             var applied = await handler.HandleNowAsync([unsubscribed], "unsubscribe", cancel);
             if (applied[0].Duplicate) return Page("You were already unsubscribed.", "Sie waren bereits abgemeldet.", null, StatusCodes.Status200OK);
             metrics.Unsubscribed();
-            return Page("You are unsubscribed. You will get no more of these emails.", "Sie sind abgemeldet und erhalten keine weiteren dieser E-Mails.", null, StatusCodes.Status200OK);
+            return Page(Done.English, Done.German, null, StatusCodes.Status200OK);
         }).DisableAntiforgery();
     }
+
+    private static readonly (string English, string German) Done =
+        ("You are unsubscribed. You will get no more of these emails.", "Sie sind abgemeldet und erhalten keine weiteren dieser E-Mails.");
 
     private static IResult Page(string english, string german, string? token, int status)
     {

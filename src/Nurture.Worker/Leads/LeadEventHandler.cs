@@ -40,6 +40,7 @@ public sealed partial class LeadEventHandler(LeadRecords records, LeadStore stor
         try
         {
             applied = await DecideAndSaveAsync(events, mode, cancel);
+            metrics.Batch(origin, events.Count);
         }
         catch (DbException e) when (SqlDialect.Refusal(e) is not null)
         {
@@ -79,8 +80,7 @@ public sealed partial class LeadEventHandler(LeadRecords records, LeadStore stor
 
         // Load: every lead of the batch (locked until commit, with its last nurture enrolment), then the inbox: a copy of
         // an event another worker was storing for the same lead is seen as stored once that worker is through.
-        var (stored, enrolments) = await transaction.LoadLeadsAsync(events.OfType<LeadEvent>().Select(e => e.LeadId).ToList());
-        var known = await transaction.KnownEventsAsync(events.Select(e => e.EventId).ToList());
+        var (stored, enrolments, known) = await transaction.LoadAsync(events.OfType<LeadEvent>().Select(e => e.LeadId).ToList(), events.Select(e => e.EventId).ToList());
         var batch = new Batch(stored, enrolments, mode, transaction.ReceivedAt);
 
         // Decide: each event in arrival order, against the lead as the events before it in the batch left it.
@@ -114,6 +114,8 @@ public sealed partial class LeadEventHandler(LeadRecords records, LeadStore stor
         }
 
         var before = batch.Lead(e.LeadId);
+        // After an erase, what arrives about the lead is stored and decided without its free texts.
+        if (before is { Erased: true }) e = Erasure.Blank(e);
         if (before is not null && Lifecycle.IsLate(before, e)) return await DecideLateAsync(e, before, batch, transaction);
 
         var decision = Lifecycle.Decide(before, e, definition);

@@ -14,6 +14,8 @@ public static class LeadServices
     {
         services.AddOptions<ImportOptions>().Bind(configuration.GetSection(ImportOptions.Section)).ValidateOnStart();
         services.AddSingleton<IValidateOptions<ImportOptions>, ImportOptionsCheck>();
+        services.AddOptions<RejectionOptions>().Bind(configuration.GetSection(RejectionOptions.Section)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<RejectionOptions>, RejectionOptionsCheck>();
         return services
             .AddSingleton<LeadRecords>()
             .AddSingleton<OutboxSignal>()
@@ -38,6 +40,7 @@ public static class LeadServices
             .BuildServiceProvider();
         // What the worker checks at start, a command checks before its first event.
         _ = services.GetRequiredService<IOptions<ImportOptions>>().Value;
+        _ = services.GetRequiredService<IOptions<RejectionOptions>>().Value;
         return services;
     }
 }

@@ -5,12 +5,13 @@ using RabbitMQ.Client;
 
 namespace Nurture.Worker.Messaging;
 
-/// <summary>MassTransit for Nurture: one batch consumer for every incoming event type on one queue, on RabbitMQ or in memory.</summary>
+/// <summary>MassTransit for Nurture: one consumer for every incoming event type on one queue, on RabbitMQ or in memory.</summary>
 public static class Bus
 {
     public static IServiceCollection AddNurtureBus(this IServiceCollection services, BusSettings settings)
     {
         services.AddSingleton(settings);
+        services.AddSingleton<IncomingEvents>();
         services.AddSingleton<OutboxRelay>();
         services.AddHostedService(sp => sp.GetRequiredService<OutboxRelay>());
         // Start-up finishes only once the queue, its bindings and the consumers are in place, or fails saying so.
@@ -23,7 +24,7 @@ public static class Bus
         return services.AddMassTransit(x =>
         {
             x.AddConsumer<LeadEventConsumer, LeadEventConsumerDefinition>();
-            x.AddConsumer<UnreadableEventConsumer>();
+            x.AddConsumer<UnreadableEventConsumer, UnreadableEventConsumerDefinition>();
 
             if (settings.Transport == BusTransport.RabbitMq)
             {

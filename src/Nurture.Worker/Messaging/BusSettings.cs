@@ -24,10 +24,8 @@ public sealed record BusSettings
     public string Exchange { get; init; } = "nurture.events";
     /// <summary>Messages the broker hands a worker before it acknowledges any; also how many are in flight at once.</summary>
     public int Prefetch { get; init; } = 200;
-    /// <summary>Events stored in one transaction.</summary>
+    /// <summary>The most events stored in one transaction: a batch is whatever arrived while the one before it was stored.</summary>
     public int BatchSize { get; init; } = 100;
-    /// <summary>How long a batch waits to fill before it is stored anyway.</summary>
-    public int BatchWaitMs { get; init; } = 20;
     /// <summary>Batches stored at the same time by one worker. One keeps every lead's events in arrival order.</summary>
     public int ConcurrentBatches { get; init; } = 1;
     /// <summary>Tries after an error that may pass (database or broker away, deadlock) before the batch goes to the error queue; 0 tries until it passes.</summary>
@@ -69,7 +67,6 @@ public sealed record BusSettings
             Exchange = Name(section, "Exchange", defaults.Exchange),
             Prefetch = section.WholeNumber("Prefetch", defaults.Prefetch, 1, 10_000),
             BatchSize = section.WholeNumber("BatchSize", defaults.BatchSize, 1, 5_000),
-            BatchWaitMs = section.WholeNumber("BatchWaitMs", defaults.BatchWaitMs, 1, 60_000),
             ConcurrentBatches = section.WholeNumber("ConcurrentBatches", defaults.ConcurrentBatches, 1, 64),
             RetryLimit = section.WholeNumber("RetryLimit", defaults.RetryLimit, 0, 1_000_000),
             RetryMaxSeconds = section.WholeNumber("RetryMaxSeconds", defaults.RetryMaxSeconds, 1, 3_600),

@@ -17,6 +17,13 @@ public sealed partial class OutboxRelay(LeadStore store, IBus bus, BusSettings s
     ILogger<OutboxRelay> log) : BackgroundService
 {
     private static readonly TimeSpan Lease = TimeSpan.FromMinutes(2);
+
+    /// <summary>
+    /// How long one round may wait for the broker's confirms. A publish caught by a broker restart can wait for ever on
+    /// a confirm that never comes (seen in the fault suite: the outbox stopped for good after RabbitMQ came back); the
+    /// round gives up instead, its unconfirmed rows go back, and the next round publishes them on the new connection.
+    /// </summary>
+    private static readonly TimeSpan RoundTimeout = TimeSpan.FromSeconds(30);
     private readonly string _claimer = $"{Environment.MachineName}/{Environment.ProcessId}/relay-{Guid.NewGuid():N}";
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -51,6 +58,8 @@ public sealed partial class OutboxRelay(LeadStore store, IBus bus, BusSettings s
         var claimed = await store.ClaimOutboxAsync(_claimer, settings.OutboxBatchSize, clock.GetUtcNow(), Lease, cancel);
         if (claimed.Count == 0) return 0;
         var confirmed = new List<long>(claimed.Count);
+        using var round = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+        round.CancelAfter(RoundTimeout);
         try
         {
             await Task.WhenAll(claimed.Select(async m =>
@@ -61,18 +70,23 @@ public sealed partial class OutboxRelay(LeadStore store, IBus bus, BusSettings s
                     LogUnreadable(log, m.MessageId, m.Type, error);
                     return;
                 }
-                await bus.Publish(message, message.GetType(), context => context.MessageId = m.MessageId, cancel);
+                await bus.Publish(message, message.GetType(), context => context.MessageId = m.MessageId, round.Token);
                 lock (confirmed) confirmed.Add(m.Id);
-            }));
+            })).WaitAsync(RoundTimeout, cancel);
         }
         catch
         {
-            // What the broker confirmed is marked; the rest goes back for the next round at once.
-            await store.MarkPublishedAsync(_claimer, confirmed, clock.GetUtcNow(), CancellationToken.None);
-            await store.ReleaseOutboxAsync(_claimer, claimed.Select(m => m.Id).Except(confirmed).ToList(), CancellationToken.None);
+            // What the broker confirmed is marked; the rest goes back for the next round at once (a publish abandoned
+            // here may still reach the broker: the same message id again, as after a crash).
+            List<long> done;
+            lock (confirmed) done = [.. confirmed];
+            await store.MarkPublishedAsync(_claimer, done, clock.GetUtcNow(), CancellationToken.None);
+            await store.ReleaseOutboxAsync(_claimer, claimed.Select(m => m.Id).Except(done).ToList(), CancellationToken.None);
             throw;
         }
-        var published = await store.MarkPublishedAsync(_claimer, confirmed, clock.GetUtcNow(), cancel);
+        List<long> all;
+        lock (confirmed) all = [.. confirmed];
+        var published = await store.MarkPublishedAsync(_claimer, all, clock.GetUtcNow(), cancel);
         if (published > 0) metrics.Published(published);
         return claimed.Count;
     }

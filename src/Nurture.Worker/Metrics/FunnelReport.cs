@@ -53,7 +53,11 @@ public sealed class FunnelRefresher(LeadStore store, Definition definition, Time
         {
             try
             {
-                metrics.Latest = await FunnelReport.ReadAsync(store, definition, clock.GetUtcNow(), stoppingToken);
+                var now = clock.GetUtcNow();
+                var funnel = await FunnelReport.ReadAsync(store, definition, now, stoppingToken);
+                // The experiments first: a scrape that sees this funnel sees these experiments too.
+                metrics.LatestExperiments = await ExperimentReport.ReadAsync(store, definition, now, stoppingToken);
+                metrics.Latest = funnel;
             }
             catch (Exception e) when (!stoppingToken.IsCancellationRequested)
             {

@@ -22,6 +22,7 @@ public sealed class NurtureMetrics : IDisposable
     private readonly Counter<long> _unsubscribes;
     private readonly Counter<long> _slaBreaches;
     private readonly Histogram<double> _dispatchLag;
+    private readonly Histogram<long> _batchSize;
     private readonly Counter<long> _transitions;
     private readonly Histogram<double> _timeInStage;
 
@@ -39,10 +40,13 @@ public sealed class NurtureMetrics : IDisposable
         _unsubscribes = _meter.CreateCounter<long>("nurture.unsubscribes", "{lead}", "Leads that unsubscribed through the one-click link.");
         _slaBreaches = _meter.CreateCounter<long>("nurture.handoff.sla_breaches", "{lead}", "MQLs sales did not accept within the hand-off SLA.");
         _dispatchLag = _meter.CreateHistogram<double>("nurture.dispatch.lag", "s", "How late a due step was when it was claimed.");
+        _batchSize = _meter.CreateHistogram<long>("nurture.events.batch_size", "{event}", "Events stored in one transaction, by way in.",
+            advice: new InstrumentAdvice<long> { HistogramBucketBoundaries = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000] });
         _transitions = _meter.CreateCounter<long>("nurture.stage.transitions", "{transition}", "Stage transitions by from, to and lead source.");
         _timeInStage = _meter.CreateHistogram<double>("nurture.stage.duration", "s", "How long a lead stayed in a stage before it moved on.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [3600, 21600, 86400, 259200, 604800, 1209600, 2592000, 7776000, 15552000] });
         FunnelGauges.Register(_meter, () => Latest);
+        ExperimentGauges.Register(_meter, () => LatestExperiments);
         // Every counter shows from the first scrape (at 0), so dashboards and rate() have a series before the first event.
         foreach (var counter in new[] { _processed, _duplicated, _rejected, _published, _emailsScheduled, _emailsSent, _emailsFailed, _emailsBounced, _unsubscribes, _slaBreaches, _transitions })
         {
@@ -87,10 +91,16 @@ public sealed class NurtureMetrics : IDisposable
 
     public void HandOffSlaBreached(string source) => _slaBreaches.Add(1, new KeyValuePair<string, object?>("source", source));
 
+    /// <summary>How many events one transaction stored: small when traffic is light, up to the batch size in a rush.</summary>
+    public void Batch(string origin, int events) => _batchSize.Record(events, new KeyValuePair<string, object?>("origin", origin));
+
     public void DispatchLag(double seconds) => _dispatchLag.Record(Math.Max(0, seconds));
 
     /// <summary>The funnel as last read from the database (FunnelRefresher); the gauges report it.</summary>
     public FunnelReport? Latest { get; set; }
+
+    /// <summary>The experiments as last judged from the database (FunnelRefresher); their gauges report it.</summary>
+    public ExperimentReport? LatestExperiments { get; set; }
 
     /// <summary>Counts what a batch of stored events did: applied or duplicate, and each stage transition with its time in stage.</summary>
     public void Applied(IEnumerable<Leads.AppliedEvent> applied)

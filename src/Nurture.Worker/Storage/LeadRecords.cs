@@ -1,4 +1,5 @@
 using System.Data.Common;
+using System.Globalization;
 using System.Text;
 using Dapper;
 using Nurture.Contracts;
@@ -73,39 +74,55 @@ public sealed class LeadRecords(Database database)
 /// <summary>One batch's transaction: reads in one round trip per kind, writes in one multi-row statement per table.</summary>
 public sealed class LeadTransaction(DbConnection connection, DbTransaction transaction, SqlDialect dialect, DateTimeOffset receivedAt, CancellationToken cancel) : IAsyncDisposable
 {
-    // SQL Server takes at most 2,100 parameters per command; the others far more. One limit keeps the SQL alike.
-    private const int MaxParameters = 2000;
+    private int MaxParameters => dialect.ParametersPerStatement;
 
     public DateTimeOffset ReceivedAt { get; } = receivedAt;
 
-    /// <summary>Which of these event ids are stored already (the inbox).</summary>
-    public async Task<IReadOnlySet<Guid>> KnownEventsAsync(IReadOnlyCollection<Guid> ids)
-    {
-        var known = new HashSet<Guid>();
-        foreach (var chunk in ids.Distinct().Chunk(MaxParameters))
-        {
-            known.UnionWith(await connection.QueryAsync<Guid>(Command(dialect.KnownEvents, dialect.Ids(chunk))));
-        }
-        return known;
-    }
-
     /// <summary>
-    /// The stored leads among <paramref name="ids"/> with their versions, and the last nurture enrolment of each; the
-    /// leads stay locked for this transaction (see <see cref="SqlDialect.LockLeads"/>).
+    /// In one round trip: the stored leads among <paramref name="leadIds"/> with their versions and the last nurture
+    /// enrolment of each, locked for this transaction (see <see cref="SqlDialect.LockLeads"/>), and which of
+    /// <paramref name="eventIds"/> are stored already (the inbox). The inbox is read after the locks, so a copy of an
+    /// event another worker was storing for the same lead is seen once that worker is through.
     /// </summary>
-    public async Task<(IReadOnlyDictionary<string, StoredLead> Leads, IReadOnlyDictionary<string, int> Enrolments)> LoadLeadsAsync(IReadOnlyCollection<string> ids)
+    public async Task<(IReadOnlyDictionary<string, StoredLead> Leads, IReadOnlyDictionary<string, int> Enrolments, IReadOnlySet<Guid> Known)> LoadAsync(
+        IReadOnlyCollection<string> leadIds, IReadOnlyCollection<Guid> eventIds)
     {
         var leads = new Dictionary<string, StoredLead>(StringComparer.Ordinal);
         var enrolments = new Dictionary<string, int>(StringComparer.Ordinal);
-        var ordered = ids.Distinct().Order(StringComparer.Ordinal).ToList();
-        if (dialect.LockLeads is { } lockLeads && ordered.Count > 0) await connection.ExecuteAsync(Command(lockLeads, dialect.Ids(ordered)));
+        var known = new HashSet<Guid>();
+        var ordered = leadIds.Distinct().Order(StringComparer.Ordinal).ToList();
+        var reads = new RoundTrip(connection, transaction, cancel);
+        if (dialect.LockLeads is { } lockLeads && ordered.Count > 0) reads.Add(lockLeads, "ids", dialect.IdList(ordered));
+        var kinds = new List<char>();
         foreach (var chunk in ordered.Chunk(MaxParameters))
         {
-            using var grid = await connection.QueryMultipleAsync(Command(dialect.LeadsAndEnrolments, dialect.Ids(chunk)));
-            foreach (var row in await grid.ReadAsync<(string LeadId, string State, int Version)>()) leads[row.LeadId] = new StoredLead(LeadStore.ReadState(row.State), row.Version);
-            foreach (var row in await grid.ReadAsync<(string LeadId, int Enrolment)>()) enrolments[row.LeadId] = row.Enrolment;
+            reads.Add(dialect.SelectLeads, "ids", dialect.IdList(chunk));
+            reads.Add(dialect.SelectEnrolments, "ids", dialect.IdList(chunk));
+            kinds.AddRange("LE");
         }
-        return (leads, enrolments);
+        foreach (var chunk in eventIds.Distinct().Chunk(MaxParameters))
+        {
+            reads.Add(dialect.KnownEvents, "ids", dialect.IdList(chunk));
+            kinds.Add('K');
+        }
+        var first = reads.Count - kinds.Count;
+        await reads.ReadAsync((i, row) =>
+        {
+            if (i < first) return;
+            switch (kinds[i - first])
+            {
+                case 'L':
+                    leads[row.GetString(0)] = new StoredLead(LeadStore.ReadState(row.GetString(1)), Convert.ToInt32(row.GetValue(2), CultureInfo.InvariantCulture));
+                    break;
+                case 'E':
+                    enrolments[row.GetString(0)] = Convert.ToInt32(row.GetValue(1), CultureInfo.InvariantCulture);
+                    break;
+                default:
+                    known.Add(row.GetValue(0) is Guid g ? g : Guid.Parse(row.GetString(0)));
+                    break;
+            }
+        });
+        return (leads, enrolments, known);
     }
 
     /// <summary>A lead's stored history in time order, for deciding it again when a late event arrives.</summary>
@@ -113,58 +130,62 @@ public sealed class LeadTransaction(DbConnection connection, DbTransaction trans
         (await connection.QueryAsync<string>(Command(StoreSql.SelectHistory, new { leadId }))).Select(EventJson.Parse).ToList();
 
     /// <summary>
-    /// Writes the batch: each kind of row in as few statements as the parameter limit allows. A lead changed by another
-    /// writer since it was read, or an event stored by another writer meanwhile, throws <see cref="LeadVersionConflictException"/>.
+    /// Writes the batch in one round trip where the provider allows (see <see cref="RoundTrip"/>): each kind of row in as
+    /// few statements as the parameter limit allows. A lead changed by another writer since it was read, or an event
+    /// stored by another writer meanwhile, throws <see cref="LeadVersionConflictException"/>.
     /// </summary>
     public async Task SaveAsync(LeadChanges changes)
     {
-        try
-        {
-            await InsertAsync("lead_events", ["event_id", "lead_id", "type", "occurred_at", "received_at", "outcome", "payload"], null,
-                changes.Events.Select(e => new object?[] { e.Event.EventId, e.LeadId, e.Event.GetType().Name, e.Event.OccurredAt, ReceivedAt, LeadStore.Truncate(e.Outcome), e.Payload }));
-            await InsertAsync("leads", LeadColumns, null, changes.Leads.Values.Where(l => l.ReadVersion is null).Select(LeadValues));
-        }
-        catch (DbException e) when (SqlDialect.IsUniqueViolation(e))
-        {
-            throw new LeadVersionConflictException("Another writer stored one of these events or leads first.", e);
-        }
-        await UpdateLeadsAsync(changes.Leads.Values.Where(l => l.ReadVersion is not null).ToList());
+        var writes = new RoundTrip(connection, transaction, cancel);
+        Insert(writes, "lead_events", ["event_id", "lead_id", "type", "occurred_at", "received_at", "outcome", "payload"], null,
+            changes.Events.Select(e => new object?[] { e.Event.EventId, e.LeadId, e.Event.GetType().Name, e.Event.OccurredAt, ReceivedAt, LeadStore.Truncate(e.Outcome), e.Payload }));
+        Insert(writes, "leads", LeadColumns, null, changes.Leads.Values.Where(l => l.ReadVersion is null).Select(LeadValues));
+        var updates = UpdateLeads(writes, changes.Leads.Values.Where(l => l.ReadVersion is not null).ToList());
 
-        foreach (var chunk in changes.TransitionsReplaced.Chunk(MaxParameters))
-        {
-            await connection.ExecuteAsync(Command(dialect.DeleteTransitions, dialect.Ids(chunk)));
-        }
-        await InsertAsync("stage_transitions", ["lead_id", "event_id", "from_stage", "to_stage", "at", "reason", "skipped", "definition_version", "source", "in_stage_seconds"], null,
+        foreach (var chunk in changes.TransitionsReplaced.Chunk(MaxParameters)) writes.Add(dialect.DeleteTransitions, "ids", dialect.IdList(chunk));
+        Insert(writes, "stage_transitions", ["lead_id", "event_id", "from_stage", "to_stage", "at", "reason", "skipped", "definition_version", "source", "in_stage_seconds"], null,
             changes.Transitions.Select(t => new object?[]
             {
                 t.LeadId, t.Cause, t.Transition.From.ToString(), t.Transition.To.ToString(), t.Transition.At, LeadStore.Truncate(t.Transition.Reason),
                 string.Join(",", t.Transition.Skipped), t.Transition.DefinitionVersion, t.Source, t.Transition.InStage.TotalSeconds,
             }));
-        await InsertAsync("outbox", ["message_id", "type", "payload", "created_at"], ["message_id"],
+        Insert(writes, "outbox", ["message_id", "type", "payload", "created_at"], ["message_id"],
             changes.Outbox.DistinctBy(m => m.EventId).Select(m => new object?[] { m.EventId, m.GetType().Name, EventJson.Write(m), ReceivedAt }));
 
+        // Before the new steps: a re-enrolled lead's old steps are cancelled, not its new ones.
         foreach (var byReason in changes.StepsCancelled.GroupBy(c => c.Value, c => c.Key))
         {
             foreach (var chunk in byReason.Chunk(MaxParameters - 1))
             {
-                var parameters = dialect.Ids(chunk);
-                parameters.Add("reason", byReason.Key);
-                await connection.ExecuteAsync(Command(dialect.CancelStepsOf, parameters));
+                writes.Add(dialect.CancelStepsOf, [new("ids", dialect.IdList(chunk)), new("reason", byReason.Key)]);
             }
         }
-        await InsertAsync("nurture_steps", ["lead_id", "track", "enrolment", "step", "template", "due_at", "status", "attempts", "last_error"], ["lead_id", "track", "enrolment", "step"],
+        Insert(writes, "nurture_steps", ["lead_id", "track", "enrolment", "step", "template", "due_at", "status", "attempts", "last_error"], ["lead_id", "track", "enrolment", "step"],
             changes.Steps.Select(s => new object?[] { s.LeadId, s.Track, s.Enrolment, s.Step, s.Template, s.DueAt, s.CancelledBecause is null ? "pending" : "cancelled", 0, s.CancelledBecause }));
 
-        await InsertAsync("deals", ["event_id", "lead_id", "revenue", "currency", "at"], null,
+        Insert(writes, "deals", ["event_id", "lead_id", "revenue", "currency", "at"], null,
             changes.Deals.Select(d => new object?[] { d.EventId, d.LeadId, d.Revenue, d.Currency, d.OccurredAt }));
-        await InsertAsync("spend", ["event_id", "channel", "amount", "currency", "period_start", "period_end"], null,
+        Insert(writes, "spend", ["event_id", "channel", "amount", "currency", "period_start", "period_end"], null,
             changes.Spend.Select(s => new object?[]
             {
                 s.EventId, s.Channel.Trim().ToLowerInvariant(), s.Amount, s.Currency, s.PeriodStart.ToDateTime(TimeOnly.MinValue), s.PeriodEnd.ToDateTime(TimeOnly.MinValue),
             }));
-        await InsertAsync("suppressions", ["email_hash", "reason", "at"], ["email_hash"],
+        Insert(writes, "suppressions", ["email_hash", "reason", "at"], ["email_hash"],
             changes.Suppressions.Select(s => new object?[] { s.Key, s.Value.Reason, s.Value.At }));
-        foreach (var leadId in changes.Erased) await EraseCapturedAsync(leadId);
+
+        int[] affected;
+        try
+        {
+            affected = await writes.ExecuteAsync();
+        }
+        catch (DbException e) when (SqlDialect.IsUniqueViolation(e))
+        {
+            throw new LeadVersionConflictException("Another writer stored one of these events or leads first.", e);
+        }
+        var stale = updates.Sum(u => u.Expected - affected[u.Statement]);
+        if (stale > 0) throw new LeadVersionConflictException($"{stale} of {updates.Sum(u => u.Expected)} leads changed since they were read.");
+
+        foreach (var leadId in changes.Erased) await LeadErasure.EraseAsync(connection, transaction, leadId, cancel);
     }
 
     public Task CommitAsync() => transaction.CommitAsync(cancel);
@@ -191,68 +212,53 @@ public sealed class LeadTransaction(DbConnection connection, DbTransaction trans
         ];
     }
 
-    /// <summary>Each lead updated only at the version it was read at; fewer rows than leads means another writer got there first.</summary>
-    private async Task UpdateLeadsAsync(IReadOnlyList<LeadWrite> leads)
+    /// <summary>
+    /// Each lead updated only at the version it was read at; fewer rows than leads means another writer got there first.
+    /// A statement per lead where statements travel together, else as many as fit in one command.
+    /// </summary>
+    private List<(int Statement, int Expected)> UpdateLeads(RoundTrip writes, IReadOnlyList<LeadWrite> leads)
     {
-        var perStatement = LeadColumns.Length + 1;
-        foreach (var chunk in leads.Chunk(MaxParameters / perStatement))
+        var perLead = LeadColumns.Length + 1;
+        var statements = new List<(int, int)>();
+        foreach (var chunk in leads.Chunk(writes.Together ? 1 : MaxParameters / perLead))
         {
             var sql = new StringBuilder();
-            var parameters = new DynamicParameters();
-            var n = 0;
+            var parameters = new List<KeyValuePair<string, object?>>(chunk.Length * perLead);
             foreach (var lead in chunk)
             {
                 var values = LeadValues(lead);
                 var set = new List<string>();
                 for (var c = 1; c < LeadColumns.Length; c++)
                 {
-                    parameters.Add($"p{n}", values[c]);
-                    set.Add($"{LeadColumns[c]} = @p{n++}");
+                    set.Add($"{LeadColumns[c]} = @p{parameters.Count}");
+                    parameters.Add(new($"p{parameters.Count}", values[c]));
                 }
-                parameters.Add($"p{n}", lead.Lead.Id);
-                parameters.Add($"p{n + 1}", lead.ReadVersion);
-                sql.Append("UPDATE leads SET ").AppendJoin(", ", set).Append($" WHERE lead_id = @p{n} AND version = @p{n + 1};\n");
-                n += 2;
+                sql.Append("UPDATE leads SET ").AppendJoin(", ", set).Append($" WHERE lead_id = @p{parameters.Count} AND version = @p{parameters.Count + 1};\n");
+                parameters.Add(new($"p{parameters.Count}", lead.Lead.Id));
+                parameters.Add(new($"p{parameters.Count}", lead.ReadVersion));
             }
-            var updated = await connection.ExecuteAsync(new CommandDefinition(sql.ToString(), parameters, transaction, cancellationToken: cancel, flags: CommandFlags.NoCache));
-            if (updated != chunk.Length)
-            {
-                throw new LeadVersionConflictException($"{chunk.Length - updated} of {chunk.Length} leads changed since they were read.");
-            }
+            statements.Add((writes.Add(writes.Together ? sql.ToString().TrimEnd(';', '\n') : sql.ToString(), parameters), chunk.Length));
         }
+        return statements;
     }
 
     /// <summary>Multi-row INSERT; with <paramref name="key"/> a row whose key is stored already is left as it is.</summary>
-    private async Task InsertAsync(string table, string[] columns, string[]? key, IEnumerable<object?[]> rows)
+    private void Insert(RoundTrip writes, string table, string[] columns, string[]? key, IEnumerable<object?[]> rows)
     {
         foreach (var chunk in rows.Chunk(MaxParameters / columns.Length))
         {
-            var parameters = new DynamicParameters();
-            var n = 0;
+            var parameters = new List<KeyValuePair<string, object?>>(chunk.Length * columns.Length);
             var tuples = chunk.Select(values =>
             {
                 var names = new string[values.Length];
                 for (var i = 0; i < values.Length; i++)
                 {
-                    names[i] = $"@p{n}";
-                    parameters.Add($"p{n++}", values[i]);
+                    names[i] = $"@p{parameters.Count}";
+                    parameters.Add(new($"p{parameters.Count}", values[i]));
                 }
                 return "(" + string.Join(", ", names) + ")";
             }).ToList();
-            var sql = dialect.InsertRows(table, columns, tuples, key);
-            await connection.ExecuteAsync(new CommandDefinition(sql, parameters, transaction, cancellationToken: cancel, flags: CommandFlags.NoCache));
-        }
-    }
-
-    /// <summary>A privacy erase blanks the personal fields of the stored captures too, not only on the lead.</summary>
-    private async Task EraseCapturedAsync(string leadId)
-    {
-        var captured = await connection.QueryAsync<(Guid EventId, string Payload)>(Command(StoreSql.SelectCapturedPayloads, new { leadId }));
-        foreach (var (eventId, payload) in captured)
-        {
-            var c = (LeadCaptured)EventJson.Parse(payload);
-            var blank = c with { Email = "erased@erased.invalid", FirstName = null, LastName = null, Company = null, Role = null, Consent = false };
-            await connection.ExecuteAsync(Command(StoreSql.UpdateEventPayload, new { payload = EventJson.Write(blank), eventId }));
+            writes.Add(dialect.InsertRows(table, columns, tuples, key), parameters);
         }
     }
 

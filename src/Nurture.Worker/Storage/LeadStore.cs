@@ -17,8 +17,10 @@ public sealed record OutboxMessage(long Id, Guid MessageId, string Type, string 
 /// the event in the inbox (its id makes redelivery harmless), the lead with a version check, the transitions, the
 /// messages to publish (the outbox) and the nurture steps scheduled or cancelled.
 /// </summary>
-public sealed partial class LeadStore(Database database)
+public sealed partial class LeadStore(Database database, Microsoft.Extensions.Options.IOptions<RejectionOptions>? rejections = null)
 {
+    private readonly int _maxRejectedBytes = (rejections?.Value ?? new RejectionOptions()).MaxPayloadBytes;
+
     private static readonly JsonSerializerOptions StateJson = CreateStateJson();
 
     public Database Database { get; } = database;
@@ -96,13 +98,23 @@ public sealed partial class LeadStore(Database database)
         }
     }
 
-    /// <summary>An event that could not be processed, kept with its reason.</summary>
+    /// <summary>
+    /// An event that could not be processed, kept with its reason: its payload cut to Nurture:Rejections:MaxPayloadBytes
+    /// with the whole payload's SHA-256 and length, the lead it names, and nothing of it when that lead was erased.
+    /// </summary>
     public async Task RecordRejectedAsync(string origin, string reason, string payload, DateTimeOffset at, CancellationToken cancel = default)
     {
+        var row = RejectedRow.Of(reason, payload, _maxRejectedBytes);
         await using var connection = await Database.OpenAsync(cancel);
+        if (row.LeadId is { } leadId && await connection.ExecuteScalarAsync<string?>(new CommandDefinition(StoreSql.SelectLeadState, new { leadId }, cancellationToken: cancel)) is { } state
+            && ReadState(state).Erased)
+        {
+            row = row with { Reason = LeadErasure.Reason(row.Reason), Payload = Nurture.Core.Erasure.Marker };
+        }
         await connection.ExecuteAsync(new CommandDefinition(
             StoreSql.InsertRejected,
-            new { at, origin = origin.Length <= 64 ? origin : origin[..64], reason = Truncate(reason), payload }, cancellationToken: cancel));
+            new { at, origin = origin.Length <= 64 ? origin : origin[..64], reason = row.Reason, payload = row.Payload, leadId = row.LeadId, sha256 = row.Sha256, length = row.Length },
+            cancellationToken: cancel));
     }
 
     public async Task<bool> IsSuppressedAsync(string email, CancellationToken cancel = default)

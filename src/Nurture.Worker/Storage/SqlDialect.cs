@@ -36,14 +36,24 @@ public sealed class SqlDialect
             """,
     };
 
+    /// <summary>
+    /// Parameters in one statement. SQL Server takes at most 2,100. SQLite finds each parameter by name with a search
+    /// through the statement's names, so binding costs the square of their number: its statements stay small (it runs
+    /// in the process, so more statements cost no round trips).
+    /// </summary>
+    public int ParametersPerStatement => Provider == DatabaseProvider.Sqlite ? 200 : 2000;
+
     /// <summary>An id list as @ids, as the provider takes it: an array for PostgreSQL (= ANY), a list Dapper expands (IN) elsewhere; ids are text on SQLite.</summary>
     public Dapper.DynamicParameters Ids<T>(IEnumerable<T> ids)
     {
         var parameters = new Dapper.DynamicParameters();
-        if (Provider == DatabaseProvider.Sqlite && typeof(T) == typeof(Guid)) parameters.Add("ids", ids.Select(i => ((Guid)(object)i!).ToString("D")).ToArray());
-        else parameters.Add("ids", ids.ToArray());
+        parameters.Add("ids", IdList(ids));
         return parameters;
     }
+
+    /// <summary>The value of an @ids parameter (see <see cref="Ids{T}"/>).</summary>
+    public object IdList<T>(IEnumerable<T> ids) =>
+        Provider == DatabaseProvider.Sqlite && typeof(T) == typeof(Guid) ? ids.Select(i => ((Guid)(object)i!).ToString("D")).ToArray() : ids.ToArray();
 
     private string In(string column) => Provider == DatabaseProvider.PostgreSql ? $"{column} = ANY(@ids)" : $"{column} IN @ids";
 
@@ -53,25 +63,20 @@ public sealed class SqlDialect
     /// <summary>
     /// Locks a batch's leads, stored or not yet, in id order until the batch commits, so two workers whose batches share
     /// a lead take turns instead of failing each other's version check or creating the lead twice. PostgreSQL takes
-    /// transaction advisory locks on the ids; SQL Server key-range locks (see <see cref="LeadsAndEnrolments"/>); SQLite
+    /// transaction advisory locks on the ids; SQL Server key-range locks (see <see cref="SelectLeads"/>); SQLite
     /// has one writer at a time anyway.
     /// </summary>
     public string? LockLeads => Provider == DatabaseProvider.PostgreSql
         ? "SELECT pg_advisory_xact_lock(hashtextextended(id, 0)) FROM unnest(@ids) AS id ORDER BY id"
         : null;
 
-    /// <summary>A batch's stored leads and the last nurture enrolment of each, in one round trip.</summary>
-    public string LeadsAndEnrolments => Provider switch
-    {
-        DatabaseProvider.SqlServer => $"""
-            SELECT lead_id, state, version FROM leads WITH (UPDLOCK, HOLDLOCK, ROWLOCK) WHERE {In("lead_id")} ORDER BY lead_id;
-            SELECT lead_id, MAX(enrolment) AS enrolment FROM nurture_steps WHERE {In("lead_id")} GROUP BY lead_id
-            """,
-        _ => $"""
-            SELECT lead_id, state, version FROM leads WHERE {In("lead_id")};
-            SELECT lead_id, MAX(enrolment) AS enrolment FROM nurture_steps WHERE {In("lead_id")} GROUP BY lead_id
-            """,
-    };
+    /// <summary>A batch's stored leads; on SQL Server locked by key range until the batch commits.</summary>
+    public string SelectLeads => Provider == DatabaseProvider.SqlServer
+        ? $"SELECT lead_id, state, version FROM leads WITH (UPDLOCK, HOLDLOCK, ROWLOCK) WHERE {In("lead_id")} ORDER BY lead_id"
+        : $"SELECT lead_id, state, version FROM leads WHERE {In("lead_id")}";
+
+    /// <summary>The last nurture enrolment of each of a batch's leads.</summary>
+    public string SelectEnrolments => $"SELECT lead_id, MAX(enrolment) AS enrolment FROM nurture_steps WHERE {In("lead_id")} GROUP BY lead_id";
 
     public string DeleteTransitions => $"DELETE FROM stage_transitions WHERE {In("lead_id")}";
 

@@ -31,7 +31,10 @@ internal static class StoreSql
 
     public const string DeleteTransitions = "DELETE FROM stage_transitions WHERE lead_id = @leadId";
 
-    public const string InsertRejected = "INSERT INTO rejected_events (received_at, origin, reason, payload) VALUES (@at, @origin, @reason, @payload)";
+    public const string InsertRejected = """
+        INSERT INTO rejected_events (received_at, origin, reason, payload, lead_id, payload_sha256, payload_length)
+        VALUES (@at, @origin, @reason, @payload, @leadId, @sha256, @length)
+        """;
 
     public const string CountSuppressions = "SELECT COUNT(*) FROM suppressions WHERE email_hash = @hash";
 

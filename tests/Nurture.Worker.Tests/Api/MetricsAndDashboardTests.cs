@@ -299,6 +299,7 @@ public partial class When_dashboards_read_what_nurture_emits
         }
         Assert.Matches(@"id=""mql-value"">[^<–]*\d", dom);
         Assert.Contains("data-source=\"webinar\"", dom, StringComparison.Ordinal);
+        Assert.Matches(@"data-experiment=""software-welcome-subject"".*?class=""verdict""><b>(no winner yet|[AB] wins)", dom);
         Assert.DoesNotMatch(@"id=""error"">[^<]+<", dom);
 
         var artifacts = Path.Combine(Root, "artifacts");

@@ -85,7 +85,8 @@ public class When_a_client_reads_the_api_description
         var error = Assert.Single(problem.GetProperty("errors").EnumerateArray());
         Assert.Equal(2, error.GetProperty("line").GetInt32());
         Assert.Equal("activity", error.GetProperty("field").GetString());
-        Assert.StartsWith("line 2: activity", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        Assert.StartsWith("1 of 2 lines could not be stored; the others are stored (see accepted). First: line 2: activity", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        Assert.Equal("5f0c1c4e-1111-4a4a-9b9b-000000000003", Assert.Single(problem.GetProperty("accepted").EnumerateArray()).GetString());
         Assert.StartsWith("X-Api-Key: missing", (await Problem(noKey, 401)).GetProperty("detail").GetString(), StringComparison.Ordinal);
         Assert.Equal("ApiKey header=\"X-Api-Key\"", noKey.Headers.WwwAuthenticate.ToString());
         Assert.Equal("id: no lead 'nobody'.", (await Problem(noLead, 404)).GetProperty("detail").GetString());

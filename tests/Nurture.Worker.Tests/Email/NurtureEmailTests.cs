@@ -89,6 +89,9 @@ public class When_nurture_emails_go_out_over_smtp
         Assert.True((await rig.Store.LoadLeadAsync("mail-3"))!.Lead.HardBounced);
         Assert.Equal(1, await rig.Database.CountAsync("SELECT COUNT(*) FROM lead_events WHERE type = 'EmailBounced' AND lead_id = 'mail-3'"));
         Assert.Equal(1, await rig.Database.CountAsync("SELECT COUNT(*) FROM nurture_steps WHERE lead_id = 'mail-3' AND status = 'failed' AND last_error LIKE 'bounced: 550%'"));
+        // The server's reply is never kept: its codes and words of our own.
+        Assert.Equal(0, await rig.Database.CountAsync("SELECT COUNT(*) FROM nurture_steps WHERE last_error LIKE '%@%'"));
+        Assert.Equal(0, await rig.Database.CountAsync("SELECT COUNT(*) FROM lead_events WHERE type = 'EmailBounced' AND payload LIKE '%gone@%'"));
         await rig.RunFor(TimeSpan.FromDays(20), TimeSpan.FromHours(6));
         Assert.DoesNotContain(smtp.Messages, m => m.To.Mailboxes.Any(a => a.Address == "gone@softwarehaus.example"));
     }
@@ -105,6 +108,15 @@ public class When_nurture_emails_go_out_over_smtp
 
         Assert.Equal(2, await rig.Database.CountAsync("SELECT COUNT(*) FROM nurture_steps WHERE status = 'pending' AND attempts = 0 AND last_error LIKE 'SMTP 127.0.0.1:%'"));
         Assert.False((await rig.Store.LoadLeadAsync("down-1"))!.Lead.HardBounced);
+    }
+
+    [Theory]
+    [InlineData(550, MailKit.Net.Smtp.SmtpErrorCode.RecipientNotAccepted, "5.1.1 <anna.schmidt@softwarehaus.example>: Recipient address rejected: User unknown", "550 5.1.1 recipient not accepted")]
+    [InlineData(552, MailKit.Net.Smtp.SmtpErrorCode.MessageNotAccepted, "Mailbox of Anna Schmidt is full", "552 message not accepted")]
+    [InlineData(451, MailKit.Net.Smtp.SmtpErrorCode.UnexpectedStatusCode, " 4.7.1 Greylisted, anna@softwarehaus.example try again", "451 4.7.1 unexpected reply")]
+    public void Should_keep_only_the_codes_of_an_smtp_reply(int status, MailKit.Net.Smtp.SmtpErrorCode code, string message, string kept)
+    {
+        Assert.Equal(kept, SmtpMailer.Redacted(status, code, message));
     }
 
     [Theory]

@@ -32,7 +32,6 @@ public sealed class When_events_arrive_on_the_bus : IAsyncLifetime, IDisposable
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
         {
             ["ConnectionStrings:Nurture"] = _database.ConnectionString,
-            ["Nurture:Bus:BatchWaitMs"] = "20",
             ["Nurture:Bus:OutboxPollMs"] = "50",
             ["Nurture:Schedule:Enabled"] = "false",
             ["Nurture:Email:PublicUrl"] = "http://localhost:5080/",
@@ -101,6 +100,25 @@ public sealed class When_events_arrive_on_the_bus : IAsyncLifetime, IDisposable
     }
 
     [Fact]
+    public async Task Should_store_a_lone_event_on_its_own_and_a_rush_in_batches_no_larger_than_the_batch_size()
+    {
+        // Quiet: one event is stored alone, at once; it does not wait for company.
+        await _bus.Publish(Captured("lone-1"));
+        await Eventually.Until(() => Count("SELECT COUNT(*) FROM lead_events WHERE lead_id = 'lone-1'"), n => n == 1, what: "the lone event stored");
+        Assert.Equal([1L], _counts.Measurements("nurture.events.batch_size"));
+
+        // A rush: 600 events at once wait for the transaction in front of them and go in together.
+        var rush = Enumerable.Range(0, 600).Select(i => Captured($"rush-{i}", $"rush{i}@example.com")).ToList();
+        await Task.WhenAll(rush.Select(e => _bus.Publish(e)));
+        await Eventually.Until(() => Count("SELECT COUNT(*) FROM lead_events WHERE lead_id LIKE 'rush-%'"), n => n == rush.Count, what: "the rush stored");
+
+        var batches = _counts.Measurements("nurture.events.batch_size").Skip(1).ToList();
+        Assert.Equal(rush.Count, batches.Sum());
+        Assert.All(batches, n => Assert.InRange(n, 1, 100));
+        Assert.True(batches.Count < rush.Count / 2, $"600 events took {batches.Count} transactions: {string.Join(",", batches)}");
+    }
+
+    [Fact]
     public async Task Should_keep_a_lead_in_arrival_order_when_its_events_come_in_one_batch()
     {
         // Every type on one consumer: a lead's capture, activities and hand-off in one batch are decided in the order sent.
@@ -124,6 +142,8 @@ public sealed class When_events_arrive_on_the_bus : IAsyncLifetime, IDisposable
         await _bus.Publish(Captured("bus-5"));
 
         await Eventually.Until(() => Count("SELECT COUNT(*) FROM leads WHERE lead_id = 'bus-5'"), n => n == 1, what: "the next event stored");
+        // Each event is consumed on its own: the refused one may be recorded just after the good one is stored.
+        await Eventually.Until(() => Task.FromResult(_traffic.Sent.Count(x => x is (LeadCaptured { LeadId: "bus-4" }, _))), n => n == 1, what: "the refused event sent on");
         await using var connection = await _database.OpenAsync();
         var reason = await connection.QuerySingleAsync<string>("SELECT reason FROM rejected_events");
         Assert.StartsWith("email:", reason, StringComparison.Ordinal);

@@ -8,6 +8,7 @@ namespace Nurture.Worker.Tests.Messaging;
 public sealed class MeterCounts : IDisposable
 {
     private readonly Dictionary<string, long> _counters = [];
+    private readonly Dictionary<string, List<long>> _measurements = [];
     private readonly MeterListener _listener;
 
     public MeterCounts(IServiceProvider services)
@@ -22,7 +23,12 @@ public sealed class MeterCounts : IDisposable
         };
         _listener.SetMeasurementEventCallback<long>((instrument, value, _, _) =>
         {
-            lock (_counters) _counters[instrument.Name] = _counters.GetValueOrDefault(instrument.Name) + value;
+            lock (_counters)
+            {
+                _counters[instrument.Name] = _counters.GetValueOrDefault(instrument.Name) + value;
+                if (!_measurements.TryGetValue(instrument.Name, out var list)) _measurements[instrument.Name] = list = [];
+                list.Add(value);
+            }
         });
         _listener.Start();
     }
@@ -33,6 +39,12 @@ public sealed class MeterCounts : IDisposable
         {
             lock (_counters) return _counters.GetValueOrDefault(name);
         }
+    }
+
+    /// <summary>Each value recorded (a histogram's measurements), in order.</summary>
+    public IReadOnlyList<long> Measurements(string name)
+    {
+        lock (_counters) return _measurements.TryGetValue(name, out var list) ? [.. list] : [];
     }
 
     public void Dispose() => _listener.Dispose();

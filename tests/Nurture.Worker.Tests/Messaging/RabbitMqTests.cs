@@ -48,7 +48,6 @@ public sealed class When_workers_consume_from_rabbitmq(Broker broker) : IClassFi
             ["ConnectionStrings:RabbitMq"] = broker.Require().ToString(),
             ["Nurture:Bus:Queue"] = _queue,
             ["Nurture:Bus:Exchange"] = Exchange,
-            ["Nurture:Bus:BatchWaitMs"] = "50",
             ["Nurture:Bus:OutboxPollMs"] = "100",
             // Workers that share a database server share their secrets too.
             ["Nurture:Email:UnsubscribeKey"] = "a shared unsubscribe key of at least 32 characters",
@@ -152,28 +151,7 @@ public sealed class When_workers_consume_from_rabbitmq(Broker broker) : IClassFi
         await PublishPlain([malformed, noLead, Plain(good)]);
 
         await Eventually.Until(() => database.CountAsync("SELECT COUNT(*) FROM leads WHERE lead_id = 'after-poison'"), n => n == 1, what: "the good event after the poison");
-        await using var connection = await new ConnectionFactory { Uri = broker.Require() }.CreateConnectionAsync();
-        var errors = new List<(string Body, string Reason)>();
-        await Eventually.Until(async () =>
-        {
-            // The error queue appears with its first message: a channel asking for it before then is closed by the broker (404).
-            await using var channel = await connection.CreateChannelAsync();
-            BasicGetResult? got;
-            try
-            {
-                got = await channel.BasicGetAsync(_queue + "_error", autoAck: true);
-            }
-            catch (RabbitMQ.Client.Exceptions.OperationInterruptedException)
-            {
-                return errors.Count;
-            }
-            if (got is not null)
-            {
-                var header = got.BasicProperties.Headers?["MT-Fault-Message"];
-                errors.Add((Encoding.UTF8.GetString(got.Body.Span), header is byte[] bytes ? Encoding.UTF8.GetString(bytes) : header?.ToString() ?? ""));
-            }
-            return errors.Count;
-        }, n => n == 2, what: "two messages in the error queue");
+        var errors = (await ErrorQueue(2)).Select(e => (Body: Encoding.UTF8.GetString(e.Body), e.Reason)).ToList();
         var byBody = errors.ToDictionary(e => e.Body, e => e.Reason);
         Assert.StartsWith("$", byBody[Encoding.UTF8.GetString(malformed)], StringComparison.Ordinal);
         Assert.StartsWith("leadId", byBody[Encoding.UTF8.GetString(noLead)], StringComparison.Ordinal);
@@ -190,5 +168,54 @@ public sealed class When_workers_consume_from_rabbitmq(Broker broker) : IClassFi
         Assert.Equal("Healthy", checks.GetProperty("database").GetProperty("status").GetString());
         Assert.Equal("Healthy", checks.GetProperty("masstransit-bus").GetProperty("status").GetString());
         Assert.True((await http.GetAsync("/health/live")).IsSuccessStatusCode);
+    }
+
+    /// <summary>
+    /// Everything in the error queue until <paramref name="count"/> messages were read: the queue appears with its first
+    /// message, so a queue that does not exist yet counts as empty, not as a failure.
+    /// </summary>
+    private async Task<List<(byte[] Body, string Reason)>> ErrorQueue(int count)
+    {
+        await using var connection = await new ConnectionFactory { Uri = broker.Require() }.CreateConnectionAsync();
+        var errors = new List<(byte[] Body, string Reason)>();
+        await Eventually.Until(async () =>
+        {
+            // Asking for a queue that does not exist yet closes the channel (404): Eventually takes that as "not yet".
+            await using var channel = await connection.CreateChannelAsync();
+            while (await channel.BasicGetAsync(_queue + "_error", autoAck: true) is { } got)
+            {
+                var header = got.BasicProperties.Headers?["MT-Fault-Message"];
+                errors.Add((got.Body.ToArray(), header is byte[] bytes ? Encoding.UTF8.GetString(bytes) : header?.ToString() ?? ""));
+            }
+            return errors.Count;
+        }, n => n >= count, TimeSpan.FromSeconds(60), $"{count} messages in the error queue");
+        return errors;
+    }
+
+    [SkippableFact]
+    public async Task Should_keep_a_rejected_row_for_every_message_in_the_error_queue_including_a_nul_byte_on_postgresql()
+    {
+        broker.Require();
+        var database = TestDatabase.Create(DatabaseProvider.PostgreSql);
+        await StartWorker(database);
+        var nulByte = Encoding.UTF8.GetBytes("{\"type\":\"LeadCaptured\",\"leadId\":\"nul-1\",\"firstName\":\"An\0na\"}");
+        var nulEscaped = Encoding.UTF8.GetBytes($$"""{"type":"LeadCaptured","eventId":"{{Guid.NewGuid()}}","leadId":"nul-2","occurredAt":"2026-03-02T09:00:00Z","email":"n@example.com","firstName":"An\u0000na","source":"ads","consent":true}""");
+        var huge = Encoding.UTF8.GetBytes("{\"type\":\"LeadCaptured\",\"leadId\":\"huge-1\",\"company\":\"" + new string('x', 100_000) + "\"");
+        var good = new LeadCaptured { EventId = Guid.NewGuid(), LeadId = "after-nul", OccurredAt = DateTimeOffset.UtcNow, Email = "p@example.com", Source = "ads", Consent = true };
+
+        await PublishPlain([nulByte, nulEscaped, huge, Plain(good)]);
+
+        var errors = await ErrorQueue(3);
+        await Eventually.Until(() => database.CountAsync("SELECT COUNT(*) FROM leads WHERE lead_id = 'after-nul'"), n => n == 1, what: "the good event after the bad ones");
+        await using var db = await database.OpenAsync();
+        var rows = (await db.QueryAsync<(string Reason, string Payload, string LeadId, string Sha256, long Length)>(
+            "SELECT reason, payload, lead_id, payload_sha256, payload_length FROM rejected_events")).ToList();
+        Assert.Equal(3, errors.Count);
+        Assert.All(errors, e => Assert.Contains(rows, r => r.Sha256 == Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(e.Body)) && r.Length == e.Body.Length));
+        Assert.Contains(rows, r => r.LeadId == "nul-1" && r.Payload.Contains("An\\u0000na", StringComparison.Ordinal));
+        Assert.Contains(rows, r => r.LeadId == "nul-2" && r.Reason.StartsWith("firstName: holds a NUL character", StringComparison.Ordinal));
+        var cut = Assert.Single(rows, r => r.LeadId == "huge-1");
+        Assert.Equal(huge.Length, cut.Length);
+        Assert.Equal(16 * 1024, Encoding.UTF8.GetByteCount(cut.Payload));
     }
 }

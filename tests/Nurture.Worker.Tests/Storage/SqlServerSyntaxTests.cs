@@ -29,7 +29,7 @@ public partial class When_SQL_Server_is_not_at_hand
         // The multi-row statements a batch writes, as SQL Server gets them.
         data.Add("SqlDialect.InsertRows", dialect.InsertRows("outbox", ["message_id", "type", "payload", "created_at"], ["(@p0, @p1, @p2, @p3)", "(@p4, @p5, @p6, @p7)"]));
         data.Add("SqlDialect.InsertRows (if new)", dialect.InsertRows("outbox", ["message_id", "type", "payload", "created_at"], ["(@p0, @p1, @p2, @p3)", "(@p4, @p5, @p6, @p7)"], ["message_id"]));
-        foreach (var type in new[] { typeof(StoreSql), typeof(NurtureSql), typeof(ReportSql), typeof(Nurture.Worker.Webhooks.WebhookSql), typeof(Nurture.Worker.Webhooks.WebhookSqlServerSql) })
+        foreach (var type in new[] { typeof(StoreSql), typeof(NurtureSql), typeof(ReportSql), typeof(ExperimentSql), typeof(Nurture.Worker.Webhooks.WebhookSql), typeof(Nurture.Worker.Webhooks.WebhookSqlServerSql), typeof(ErasureSql) })
         {
             foreach (var field in type.GetFields(BindingFlags.Public | BindingFlags.Static).Where(f => f.IsLiteral))
             {

@@ -27,6 +27,17 @@ public sealed class WebhookReceiver : IAsyncDisposable
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
+    /// <summary>
+    /// A loopback port held but not listened on: connections to it are refused, and nothing else on the machine (another
+    /// test's server, an outgoing connection's source port) can take it until the receiver starts there.
+    /// </summary>
+    public static Socket ReserveRefusingPort()
+    {
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        return socket;
+    }
+
     public static async Task<WebhookReceiver> StartAsync(int port)
     {
         var builder = WebApplication.CreateSlimBuilder();

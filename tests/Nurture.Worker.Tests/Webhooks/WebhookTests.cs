@@ -76,7 +76,8 @@ public class When_a_lead_becomes_an_MQL_and_a_CRM_subscribes
     [Fact]
     public async Task Should_keep_retrying_while_the_receiver_is_down_for_an_hour_and_deliver_everything_in_order_once_it_is_back()
     {
-        var port = WebhookReceiver.FreePort(); // nothing listens here yet
+        using var down = WebhookReceiver.ReserveRefusingPort(); // nothing listens here yet, and nothing else may
+        var port = ((System.Net.IPEndPoint)down.LocalEndPoint!).Port;
         await using var rig = await MailRig.StartAsync(more: Subscription(port));
         await QualifyAsync(rig, "hook-down");
         await Eventually.Until(() => DeliveriesAsync(rig), log => Attempts(log, "LeadStageChanged") >= 1, what: "the first attempt");
@@ -88,16 +89,17 @@ public class When_a_lead_becomes_an_MQL_and_a_CRM_subscribes
             rig.Clock.Advance(TimeSpan.FromMinutes(10)); // the longest wait between retries (RetryMaxSeconds)
             await Eventually.Until(() => DeliveriesAsync(rig), log => Attempts(log, "LeadStageChanged") > before, what: "another attempt");
         }
-        var down = await DeliveriesAsync(rig);
-        Assert.True(Attempts(down, "LeadStageChanged") >= 7);
-        Assert.Equal(0, Attempts(down, "LeadHandedToSales")); // behind the lead's earlier message, in order
-        Assert.All(down.GetProperty("deliveries").EnumerateArray(), d => Assert.NotEqual("given_up", d.GetProperty("status").GetString()));
+        var whileDown = await DeliveriesAsync(rig);
+        Assert.True(Attempts(whileDown, "LeadStageChanged") >= 7);
+        Assert.Equal(0, Attempts(whileDown, "LeadHandedToSales")); // behind the lead's earlier message, in order
+        Assert.All(whileDown.GetProperty("deliveries").EnumerateArray(), d => Assert.NotEqual("given_up", d.GetProperty("status").GetString()));
         using (var http = rig.Http())
         {
             var metrics = await http.GetStringAsync("/metrics");
             Assert.Contains("nurture_webhook_deliveries{otel_scope_name=\"Nurture\",status=\"retrying\"} 1", metrics.Replace("otel_scope_version=\"\",", "", StringComparison.Ordinal), StringComparison.Ordinal);
         }
 
+        down.Dispose();
         await using var receiver = await WebhookReceiver.StartAsync(port);
         rig.Clock.Advance(TimeSpan.FromMinutes(10));
 

@@ -1,0 +1,71 @@
+using System.Globalization;
+using Dapper;
+using Nurture.Contracts;
+using Nurture.Core;
+
+namespace Nurture.Worker.Storage;
+
+/// <summary>What an experiment's report reads: who got the step and when, and what those leads did afterwards.</summary>
+public sealed partial class LeadStore
+{
+    /// <summary>
+    /// Every lead that was sent step <paramref name="step"/> of <paramref name="track"/> (its first send, if it was
+    /// enrolled more than once), with its MQL transitions, its won deals and whether a person clicked a link of that
+    /// step. The variant is not stored: it follows from the lead's id and the experiment's name.
+    /// </summary>
+    public async Task<IReadOnlyList<Exposure>> ReadExposuresAsync(string track, int step, CancellationToken cancel = default)
+    {
+        await using var connection = await Database.OpenAsync(cancel);
+        var args = new { track, step };
+        var sent = await connection.QueryAsync<SentRow>(new CommandDefinition(ExperimentSql.Sent, args, cancellationToken: cancel));
+        var mqls = (await connection.QueryAsync<MqlRow>(new CommandDefinition(ExperimentSql.MqlTransitions, args, cancellationToken: cancel)))
+            .ToLookup(r => r.LeadId, r => r.At, StringComparer.Ordinal);
+        var deals = (await connection.QueryAsync<DealRow>(new CommandDefinition(ExperimentSql.Deals, args, cancellationToken: cancel)))
+            .ToLookup(r => r.LeadId, r => (r.At, Amount(r.Revenue)), StringComparer.Ordinal);
+        var clicks = await connection.QueryAsync<(string LeadId, string Payload)>(new CommandDefinition(ExperimentSql.Clicks,
+            new { track, step, type = nameof(LeadActivityRecorded), pattern = "%emailClicked%" }, cancellationToken: cancel));
+        var stepText = step.ToString(CultureInfo.InvariantCulture);
+        var clicked = clicks.Select(c => EventJson.Parse(c.Payload)).OfType<LeadActivityRecorded>()
+            .Where(a => a.Activity == ActivityType.EmailClicked && !Clicks.ByMachine(a) && a.Properties is { } p
+                && p.GetValueOrDefault("track") == track && p.GetValueOrDefault("step") == stepText)
+            .Select(a => a.LeadId).ToHashSet(StringComparer.Ordinal);
+        return sent.Select(s => new Exposure(s.LeadId, s.SentAt, mqls[s.LeadId].ToList(), deals[s.LeadId].ToList(), clicked.Contains(s.LeadId))).ToList();
+    }
+
+    private sealed class SentRow
+    {
+        public string LeadId { get; set; } = "";
+        public DateTimeOffset SentAt { get; set; }
+    }
+
+    private sealed class MqlRow
+    {
+        public string LeadId { get; set; } = "";
+        public DateTimeOffset At { get; set; }
+    }
+
+    private sealed class DealRow
+    {
+        public string LeadId { get; set; } = "";
+        public DateTimeOffset At { get; set; }
+        public object? Revenue { get; set; }
+    }
+}
+
+/// <summary>The experiment report's SQL, the same on every provider (the SQL Server parse test reads it).</summary>
+internal static class ExperimentSql
+{
+    public const string Sent = """
+        SELECT lead_id, MIN(sent_at) AS sent_at FROM nurture_steps
+        WHERE track = @track AND step = @step AND status = 'sent' AND sent_at IS NOT NULL
+        GROUP BY lead_id
+        """;
+
+    private const string Exposed = "SELECT s.lead_id FROM nurture_steps s WHERE s.track = @track AND s.step = @step AND s.status = 'sent'";
+
+    public const string MqlTransitions = "SELECT t.lead_id, t.at FROM stage_transitions t WHERE t.to_stage = 'Mql' AND t.lead_id IN (" + Exposed + ")";
+
+    public const string Deals = "SELECT d.lead_id, d.at, d.revenue FROM deals d WHERE d.lead_id IN (" + Exposed + ")";
+
+    public const string Clicks = "SELECT e.lead_id, e.payload FROM lead_events e WHERE e.type = @type AND e.payload LIKE @pattern AND e.lead_id IN (" + Exposed + ")";
+}

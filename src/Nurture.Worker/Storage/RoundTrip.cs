@@ -1,0 +1,107 @@
+using System.Data.Common;
+using Dapper;
+using Npgsql;
+
+namespace Nurture.Worker.Storage;
+
+/// <summary>
+/// Statements that go to the database together: in one round trip on PostgreSQL (an Npgsql batch), one after the other
+/// elsewhere (SQLite runs in the process; SQL Server keeps the statements it had). Parameters are named in the SQL
+/// (@p0, @ids…) and given as values; lists are arrays on PostgreSQL and expanded by Dapper elsewhere.
+/// </summary>
+internal sealed class RoundTrip(DbConnection connection, DbTransaction transaction, CancellationToken cancel)
+{
+    private readonly List<(string Sql, List<KeyValuePair<string, object?>> Parameters)> _statements = [];
+
+    /// <summary>True where the statements travel together, so each may be small.</summary>
+    public bool Together => connection is NpgsqlConnection;
+
+    public int Count => _statements.Count;
+
+    /// <summary>Adds a statement; returns its index, for its rows affected or its result.</summary>
+    public int Add(string sql, List<KeyValuePair<string, object?>> parameters)
+    {
+        _statements.Add((sql, parameters));
+        return _statements.Count - 1;
+    }
+
+    public int Add(string sql, string name, object? value) => Add(sql, [new(name, value)]);
+
+    /// <summary>Runs them all; returns the rows each affected.</summary>
+    public async Task<int[]> ExecuteAsync()
+    {
+        var affected = new int[_statements.Count];
+        if (_statements.Count == 0) return affected;
+        if (Together)
+        {
+            await using var batch = Batch();
+            await batch.ExecuteNonQueryAsync(cancel);
+            for (var i = 0; i < affected.Length; i++) affected[i] = batch.BatchCommands[i].RecordsAffected;
+        }
+        else
+        {
+            for (var i = 0; i < affected.Length; i++) affected[i] = await connection.ExecuteAsync(Definition(i));
+        }
+        _statements.Clear();
+        return affected;
+    }
+
+    /// <summary>Runs them all and hands each statement's rows to <paramref name="read"/> with the statement's index.</summary>
+    public async Task ReadAsync(Action<int, DbDataReader> read)
+    {
+        if (_statements.Count == 0) return;
+        if (Together)
+        {
+            await using var batch = Batch();
+            await using var reader = await batch.ExecuteReaderAsync(cancel);
+            var i = 0;
+            do
+            {
+                // Npgsql gives each statement of a batch its own result, rows or none.
+                while (await reader.ReadAsync(cancel)) read(i, reader);
+                i++;
+            }
+            while (await reader.NextResultAsync(cancel));
+        }
+        else
+        {
+            for (var i = 0; i < _statements.Count; i++)
+            {
+                await using var reader = await connection.ExecuteReaderAsync(Definition(i));
+                while (await reader.ReadAsync(cancel)) read(i, reader);
+            }
+        }
+        _statements.Clear();
+    }
+
+    private DbBatch Batch()
+    {
+        var batch = connection.CreateBatch();
+        batch.Transaction = transaction;
+        foreach (var (sql, parameters) in _statements)
+        {
+            var command = batch.CreateBatchCommand();
+            command.CommandText = sql;
+            foreach (var (name, value) in parameters)
+            {
+                command.Parameters.Add(new NpgsqlParameter(name, value switch
+                {
+                    null => DBNull.Value,
+                    // timestamptz takes UTC only.
+                    DateTimeOffset time => time.ToUniversalTime(),
+                    _ => value,
+                }));
+            }
+            batch.BatchCommands.Add(command);
+        }
+        return batch;
+    }
+
+    private CommandDefinition Definition(int i)
+    {
+        var (sql, parameters) = _statements[i];
+        var dapper = new DynamicParameters();
+        foreach (var (name, value) in parameters) dapper.Add(name, value);
+        return new CommandDefinition(sql, dapper, transaction, cancellationToken: cancel, flags: CommandFlags.NoCache);
+    }
+}
