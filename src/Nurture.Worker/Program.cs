@@ -16,6 +16,7 @@ var root = new RootCommand("Nurture: turns lead events into MQL decisions, nurtu
     ReportCommand.Create(),
     ForecastCommand.Create(),
     SimulateCommand.Create(),
+    CalibrateCommand.Create(),
     HealthCommand.Create(),
     PreviewCommand.Create(),
     ExperimentCommand.Create(),

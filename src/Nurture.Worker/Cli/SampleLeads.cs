@@ -6,8 +6,9 @@ namespace Nurture.Worker.Cli;
 /// <summary>
 /// Realistic lead histories for the article's three example businesses: a garden-landscaping business,
 /// a B2B software company and a solar installer. Seeded, so the same seed always gives the same events.
-/// Sales outcomes follow the domain's own decisions (sales only accepts what was handed over, mostly). One truth is
-/// planted: the challenger of each track's experiment converts more (<see cref="PlantedLift"/>).
+/// Sales outcomes follow the domain's own decisions (sales only accepts what was handed over, mostly). Two truths are
+/// planted: the challenger of each track's experiment converts more (<see cref="PlantedLift"/>), and whether a
+/// qualified lead wins its deal follows <see cref="SampleTruth"/>'s hidden rules.
 /// </summary>
 public static class SampleLeads
 {
@@ -84,7 +85,7 @@ public static class SampleLeads
             for (var step = 0; step < depth; step++)
             {
                 at = Later(at, 6);
-                var activity = random.NextDouble() < 0.1 ? ActivityType.EmailOpened : business.Journey[step];
+                var activity = random.NextDouble() < 0.2 ? ActivityType.EmailOpened : business.Journey[step];
                 history.Add(new LeadActivityRecorded { EventId = NewId(), LeadId = id, OccurredAt = at, Activity = activity });
             }
             if (random.NextDouble() < 0.05)
@@ -114,7 +115,7 @@ public static class SampleLeads
                     {
                         Add(new LeadQualifiedBySales { EventId = NewId(), LeadId = id, OccurredAt = at });
                         at = Later(at, 20);
-                        if (random.NextDouble() < 0.5)
+                        if (random.NextDouble() < SampleTruth.WinChance(lead))
                         {
                             var revenue = decimal.Round(business.Deal.Min + (business.Deal.Max - business.Deal.Min) * (decimal)random.NextDouble(), 0);
                             Add(new DealWon { EventId = NewId(), LeadId = id, OccurredAt = at, Revenue = revenue, Currency = "EUR" });
