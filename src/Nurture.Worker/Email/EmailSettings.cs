@@ -40,12 +40,6 @@ public sealed record EmailSettings
     /// <summary>Steps claimed at once (the next batch is claimed while this one goes out), and how long a claim holds before another worker may take it over.</summary>
     public int BatchSize { get; init; } = 50;
     public int LeaseSeconds { get; init; } = 300;
-    /// <summary>
-    /// Whether the commit that records accepted emails waits for the database's disk (PostgreSQL). Off: a crash of the
-    /// worker still loses no record; a crash of the database server can lose its last fraction of a second, and those
-    /// emails go out again (same Message-ID).
-    /// </summary>
-    public bool RecordsWaitForDisk { get; init; }
     /// <summary>Sends tried per step before a temporary (4xx) failure becomes final.</summary>
     public int MaxAttempts { get; init; } = 6;
 
@@ -99,7 +93,6 @@ public sealed record EmailSettings
             BatchSize = s.WholeNumber("BatchSize", d.BatchSize, 1, 1000),
             LeaseSeconds = s.WholeNumber("LeaseSeconds", d.LeaseSeconds, 10, 2_592_000),
             MaxAttempts = s.WholeNumber("MaxAttempts", d.MaxAttempts, 1, 50),
-            RecordsWaitForDisk = s.Flag("RecordsWaitForDisk", d.RecordsWaitForDisk),
         };
     }
 }

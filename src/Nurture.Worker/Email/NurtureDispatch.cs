@@ -13,9 +13,8 @@ namespace Nurture.Worker.Email;
 /// several workers share the work and a dead one's claims come back) with the leads, their recent sends and their
 /// suppressions; the send rules (window in the lead's time zone, frequency cap, conditions, exit) are checked in memory;
 /// the emails go out over <see cref="NurtureMailer.Lanes"/> persistent connections at once, each rendered as its
-/// connection is free, and each recorded (sent, the next step scheduled) as soon as the server accepts it: the record
-/// overlaps the connection's next email, whose end of data waits for it, and records waiting together share a commit.
-/// So a crash sends at most one email per connection twice, with the same Message-ID.
+/// connection is free, and each recorded (sent, the next step scheduled) as soon as the server accepts it, before that
+/// connection sends another. So a crash sends at most one email per connection twice, with the same Message-ID.
 /// While one batch goes out the next is claimed. When the server cannot be used the round stops and puts its steps back
 /// without spending their attempts; <see cref="WaitForServerAsync"/> probes until it answers.
 /// </summary>
@@ -78,8 +77,7 @@ public sealed partial class NurtureDispatch(
         var round = new Round();
         // Room for one batch: the next is claimed while this one goes out, so no connection waits for the database.
         var queue = Channel.CreateBounded<Sending>(new BoundedChannelOptions(Math.Max(settings.BatchSize, mailer.Lanes)) { SingleWriter = true });
-        var recorder = new Recorder(store, Claimer, settings.RecordsWaitForDisk);
-        var lanes = Enumerable.Range(0, mailer.Lanes).Select(lane => Task.Run(() => LaneAsync(lane, queue.Reader, round, recorder, cancel), CancellationToken.None)).ToArray();
+        var lanes = Enumerable.Range(0, mailer.Lanes).Select(lane => Task.Run(() => LaneAsync(lane, queue.Reader, round, cancel), CancellationToken.None)).ToArray();
         try
         {
             for (var batch = 0; batch < maxBatches && !round.Stopped && !cancel.IsCancellationRequested; batch++)
@@ -101,7 +99,6 @@ public sealed partial class NurtureDispatch(
         {
             queue.Writer.TryComplete();
             await Task.WhenAll(lanes);
-            await recorder.CompleteAsync();
         }
         ServerUnavailable = round.Unavailable;
         return round;
@@ -134,18 +131,12 @@ public sealed partial class NurtureDispatch(
         }
     }
 
-    /// <summary>
-    /// One connection: renders the next email while the previous one's record commits, sends it (the server can accept it
-    /// only once that record is committed, see <see cref="NurtureMailer.SendAsync"/>), hands the record to the round's
-    /// recorder and takes another.
-    /// </summary>
-    private async Task LaneAsync(int lane, ChannelReader<Sending> queue, Round round, Recorder recorder, CancellationToken cancel)
+    /// <summary>One connection: renders the next email, sends it, records what the server said, and only then takes another.</summary>
+    private async Task LaneAsync(int lane, ChannelReader<Sending> queue, Round round, CancellationToken cancel)
     {
-        var recorded = Task.CompletedTask; // this connection's last accepted email, being recorded
         await foreach (var sending in queue.ReadAllAsync(CancellationToken.None))
         {
             var step = sending.Step;
-            var result = (SendResult?)null;
             try
             {
                 if (round.Stopped || cancel.IsCancellationRequested)
@@ -160,11 +151,8 @@ public sealed partial class NurtureDispatch(
                     continue;
                 }
                 var message = Compose(step, sending.Lead, clock.GetUtcNow());
-                result = await mailer.SendAsync(lane, message, recorded, cancel);
-                // The previous record failed: this email was held back unfinished (Interrupted) and goes back below.
-                if (recorded.IsFaulted) await recorded;
-                if (result.Outcome == SendOutcome.Sent) recorded = RecordSentAsync(step, sending.Lead, message, recorder);
-                else await RecordAsync(step, sending.Lead, message, result, round);
+                var result = await mailer.SendAsync(lane, message, cancel);
+                await RecordAsync(step, sending.Lead, message, result, round);
             }
             catch (OperationCanceledException) when (cancel.IsCancellationRequested)
             {
@@ -175,30 +163,8 @@ public sealed partial class NurtureDispatch(
                 // Most likely the database: a send that cannot be recorded must not be followed by more sends.
                 LogCannotRecord(log, e, step.Id, step.LeadId);
                 round.Stop(e.Message, unavailable: false);
-                if (result?.Outcome != SendOutcome.Sent) await PutBackAsync(step, round, CancellationToken.None);
-                // A record still on its way is awaited below; a failed one was just logged.
-                if (recorded.IsFaulted) recorded = Task.CompletedTask;
             }
         }
-        try
-        {
-            await recorded;
-        }
-        catch (Exception e)
-        {
-            LogCannotRecord(log, e, 0, "(the connection's last email)");
-            round.Stop(e.Message, unavailable: false);
-        }
-    }
-
-    /// <summary>An accepted email, recorded with others in the recorder's next commit; then counted.</summary>
-    private async Task RecordSentAsync(ClaimedStep step, Lead lead, MimeMessage message, Recorder recorder)
-    {
-        var now = clock.GetUtcNow();
-        var next = NurturePlan.Next(lead, step.Track, step.Step, now, definition);
-        if (!await recorder.RecordAsync(new SentStep(step, message.MessageId!, now, next))) LogClaimLost(log, step.Id, lead.Id);
-        metrics.EmailSent(step.Track);
-        if (next is not null) metrics.EmailScheduled(next.Track);
     }
 
     /// <summary>Back to pending, due as before, without spending an attempt (the claim counted one).</summary>
@@ -224,7 +190,6 @@ public sealed partial class NurtureDispatch(
     private MimeMessage Compose(ClaimedStep step, Lead lead, DateTimeOffset now) =>
         composer.Compose(lead, step.Track, step.Step, step.Template, LeadStore.StepKey(step), now);
 
-    /// <summary>What the server said about an email it did not accept, recorded at once.</summary>
     private async Task RecordAsync(ClaimedStep step, Lead lead, MimeMessage message, SendResult result, Round round)
     {
         // Recorded whatever happens to the round: the server has answered for this message.
@@ -232,6 +197,12 @@ public sealed partial class NurtureDispatch(
         var now = clock.GetUtcNow();
         switch (result.Outcome)
         {
+            case SendOutcome.Sent:
+                var next = NurturePlan.Next(lead, step.Track, step.Step, now, definition);
+                if (!await store.RecordSentAsync(step, Claimer, message.MessageId!, now, next, cancel)) LogClaimLost(log, step.Id, lead.Id);
+                metrics.EmailSent(step.Track);
+                if (next is not null) metrics.EmailScheduled(next.Track);
+                break;
             case SendOutcome.TryLater when step.Attempts < settings.MaxAttempts:
                 // The server's answer about this message: 1, 2, 4, 8 … minutes, at most six hours.
                 var delay = TimeSpan.FromMinutes(Math.Min(360, Math.Pow(2, step.Attempts - 1)));
@@ -277,58 +248,6 @@ public sealed partial class NurtureDispatch(
     private static partial void LogServerBack(ILogger logger, double seconds);
 
     private sealed record Sending(ClaimedStep Step, Lead Lead, DateTimeOffset ClaimedAt);
-
-    /// <summary>
-    /// Commits the records of accepted emails, as many at once as are waiting (at most one per connection, since a
-    /// connection's next email cannot be accepted before its last is recorded): one transaction for several emails.
-    /// </summary>
-    private sealed class Recorder
-    {
-        private readonly Channel<(SentStep Sent, TaskCompletionSource<bool> Done)> _waiting = Channel.CreateUnbounded<(SentStep, TaskCompletionSource<bool>)>(new UnboundedChannelOptions { SingleReader = true });
-        private readonly LeadStore _store;
-        private readonly string _claimer;
-        private readonly bool _waitForDisk;
-        private readonly Task _committing;
-
-        public Recorder(LeadStore store, string claimer, bool waitForDisk)
-        {
-            (_store, _claimer, _waitForDisk) = (store, claimer, waitForDisk);
-            _committing = Task.Run(CommitAsync);
-        }
-
-        /// <summary>True once recorded, false when the claim was lost; throws when the record could not be written.</summary>
-        public Task<bool> RecordAsync(SentStep sent)
-        {
-            var done = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
-            if (!_waiting.Writer.TryWrite((sent, done))) done.SetException(new InvalidOperationException("The round is over."));
-            return done.Task;
-        }
-
-        public Task CompleteAsync()
-        {
-            _waiting.Writer.TryComplete();
-            return _committing;
-        }
-
-        private async Task CommitAsync()
-        {
-            var group = new List<(SentStep Sent, TaskCompletionSource<bool> Done)>();
-            while (await _waiting.Reader.WaitToReadAsync())
-            {
-                group.Clear();
-                while (_waiting.Reader.TryRead(out var item)) group.Add(item);
-                try
-                {
-                    var marked = await _store.RecordSentAsync(group.Select(g => g.Sent).ToList(), _claimer, _waitForDisk, CancellationToken.None);
-                    for (var i = 0; i < group.Count; i++) group[i].Done.SetResult(marked[i]);
-                }
-                catch (Exception e)
-                {
-                    foreach (var (_, done) in group) done.SetException(e);
-                }
-            }
-        }
-    }
 
     /// <summary>What the lanes of one round share: whether to stop, and why.</summary>
     private sealed class Round

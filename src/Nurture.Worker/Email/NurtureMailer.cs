@@ -1,4 +1,3 @@
-using System.Net.Security;
 using System.Net.Sockets;
 using MailKit;
 using MailKit.Net.Smtp;
@@ -34,12 +33,8 @@ public abstract class NurtureMailer
     /// <summary>How many messages may be on their way at once (one per lane).</summary>
     public abstract int Lanes { get; }
 
-    /// <summary>
-    /// Sends one message over lane <paramref name="lane"/> (0 to <see cref="Lanes"/> − 1) and says what the server
-    /// answered. The server cannot accept it before <paramref name="recorded"/> (the lane's previous message being
-    /// recorded) completes; when that fails, this message is not finished (Interrupted) or the failure is thrown.
-    /// </summary>
-    public abstract Task<SendResult> SendAsync(int lane, MimeMessage message, Task recorded, CancellationToken cancel);
+    /// <summary>Sends one message over lane <paramref name="lane"/> (0 to <see cref="Lanes"/> − 1) and says what the server answered.</summary>
+    public abstract Task<SendResult> SendAsync(int lane, MimeMessage message, CancellationToken cancel);
 
     /// <summary>Whether the server answers now; a lane that answers is kept for sending.</summary>
     public abstract Task<bool> ProbeAsync(CancellationToken cancel);
@@ -52,10 +47,7 @@ public abstract class NurtureMailer
 /// MailKit over a small pool of SMTP connections (Nurture:Email:Smtp:Connections) that stay open between messages and
 /// between rounds. Each is a socket we connect ourselves with TCP_NODELAY: without it the last small write of every
 /// message waits for the server's delayed ACK (about 40 ms a message). MailKit pipelines MAIL FROM, RCPT TO and DATA
-/// when the server offers PIPELINING. STARTTLS and authentication when configured. Without STARTTLS (plain, or TLS
-/// from the start on port 465) MailKit writes through an <see cref="EndOfDataGate"/>, so the previous message's record
-/// overlaps with this one going out; over STARTTLS (whose encryption MailKit adds below any stream we could give it)
-/// a message starts only once the previous one is recorded.
+/// when the server offers PIPELINING. STARTTLS and authentication when configured.
 /// </summary>
 public sealed partial class SmtpMailer(EmailSettings settings, ILogger<SmtpMailer> log) : NurtureMailer, IAsyncDisposable
 {
@@ -66,15 +58,13 @@ public sealed partial class SmtpMailer(EmailSettings settings, ILogger<SmtpMaile
 
     public override int Lanes => _lanes.Length;
 
-    public override async Task<SendResult> SendAsync(int lane, MimeMessage message, Task recorded, CancellationToken cancel)
+    public override async Task<SendResult> SendAsync(int lane, MimeMessage message, CancellationToken cancel)
     {
         var l = _lanes[lane];
         await l.Gate.WaitAsync(cancel);
         try
         {
             if (await ReadyAsync(l, cancel) is { } failure) return failure;
-            if (l.EndOfData is { } gate) gate.HoldEndOfDataUntil(recorded);
-            else await recorded;
             var result = await SendOneAsync(l.Client, message, cancel);
             l.LastUsed = DateTimeOffset.UtcNow;
             if (result.Outcome is SendOutcome.Interrupted or SendOutcome.Unavailable) await CloseAsync(l.Client, quit: false);
@@ -128,7 +118,7 @@ public sealed partial class SmtpMailer(EmailSettings settings, ILogger<SmtpMaile
         if (l.Client.IsConnected) return null;
         try
         {
-            l.EndOfData = await ConnectAsync(l.Client, cancel);
+            await ConnectAsync(l.Client, cancel);
             l.LastUsed = DateTimeOffset.UtcNow;
             return null;
         }
@@ -141,42 +131,21 @@ public sealed partial class SmtpMailer(EmailSettings settings, ILogger<SmtpMaile
         }
     }
 
-    /// <summary>Connects and authenticates; returns the gate MailKit writes through, or null over STARTTLS.</summary>
-    private async Task<EndOfDataGate?> ConnectAsync(SmtpClient client, CancellationToken cancel)
+    private async Task ConnectAsync(SmtpClient client, CancellationToken cancel)
     {
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        Stream? stream = null;
-        EndOfDataGate? gate = null;
         try
         {
             await socket.ConnectAsync(settings.SmtpHost!, settings.SmtpPort, cancel);
-            stream = new NetworkStream(socket, ownsSocket: true);
-            if (settings.UseStartTls)
-            {
-                await client.ConnectAsync(stream, settings.SmtpHost!, settings.SmtpPort, SecureSocketOptions.StartTls, cancel);
-            }
-            else
-            {
-                if (settings.SmtpPort == 465)
-                {
-                    var tls = new SslStream(stream, leaveInnerStreamOpen: false);
-                    stream = tls;
-                    await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions { TargetHost = settings.SmtpHost }, cancel);
-                }
-                stream = gate = new EndOfDataGate(stream);
-                await client.ConnectAsync(stream, settings.SmtpHost!, settings.SmtpPort, SecureSocketOptions.None, cancel);
-                // BDAT has no end-of-data line to hold back; DATA it is.
-                client.Capabilities &= ~(SmtpCapabilities.Chunking | SmtpCapabilities.BinaryMime);
-            }
+            var security = settings.UseStartTls ? SecureSocketOptions.StartTls : settings.SmtpPort == 465 ? SecureSocketOptions.SslOnConnect : SecureSocketOptions.None;
+            await client.ConnectAsync(socket, settings.SmtpHost!, settings.SmtpPort, security, cancel);
         }
         catch
         {
-            if (stream is not null) await stream.DisposeAsync();
-            else socket.Dispose();
+            socket.Dispose();
             throw;
         }
         if (settings.SmtpUser is { } user) await client.AuthenticateAsync(user, settings.SmtpPassword ?? "", cancel);
-        return gate;
     }
 
     private static async Task<SendResult> SendOneAsync(SmtpClient client, MimeMessage message, CancellationToken cancel)
@@ -260,7 +229,6 @@ public sealed partial class SmtpMailer(EmailSettings settings, ILogger<SmtpMaile
         public SmtpClient Client { get; } = new();
         public SemaphoreSlim Gate { get; } = new(1, 1);
         public DateTimeOffset LastUsed { get; set; }
-        public EndOfDataGate? EndOfData { get; set; }
     }
 }
 
@@ -271,9 +239,8 @@ public sealed class PickupFolderMailer(string directory) : NurtureMailer
 
     public override int Lanes => 1;
 
-    public override async Task<SendResult> SendAsync(int lane, MimeMessage message, Task recorded, CancellationToken cancel)
+    public override async Task<SendResult> SendAsync(int lane, MimeMessage message, CancellationToken cancel)
     {
-        await recorded;
         System.IO.Directory.CreateDirectory(Directory);
         var name = string.Concat((message.MessageId ?? Guid.NewGuid().ToString("N")).Split('@')[0].Select(c => char.IsLetterOrDigit(c) || c is '-' or '.' ? c : '_')) + ".eml";
         var path = Path.Combine(Directory, name);

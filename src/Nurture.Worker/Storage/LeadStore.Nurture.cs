@@ -69,81 +69,36 @@ public sealed partial class LeadStore
             new { id, claimer, error = error.Length <= 2000 ? error : error[..2000], retryAt }, cancellationToken: cancel)) == 1;
     }
 
-    /// <summary>One sent step, recorded as <see cref="RecordSentAsync(IReadOnlyList{SentStep}, string, bool, CancellationToken)"/> does. False when the claim was lost.</summary>
-    public async Task<bool> RecordSentAsync(ClaimedStep step, string claimer, string messageId, DateTimeOffset sentAt, StepDue? next, CancellationToken cancel = default) =>
-        (await RecordSentAsync([new SentStep(step, messageId, sentAt, next)], claimer, waitForDisk: true, cancel))[0];
-
     /// <summary>
-    /// Steps the mail server accepted, recorded together in one transaction (on PostgreSQL one command: one round trip):
-    /// for each, marked sent (only while the claim is still ours), the next step of the track scheduled
-    /// (unless the lead left nurture meanwhile), NurtureEmailSent and NurtureEmailScheduled in the outbox. Returns, per
-    /// step, false when its claim was lost. Without <paramref name="waitForDisk"/> the commit on PostgreSQL does not
-    /// wait for the WAL to reach the disk: a crash of the worker loses nothing, a crash of the database server can
-    /// lose the last fraction of a second of records (those emails then go out again, same Message-ID).
+    /// A sent step, recorded as soon as the server accepted it, in one transaction and, on PostgreSQL, one round trip: marked sent (only
+    /// while the claim is still ours), the next step of the track scheduled (unless the lead left nurture meanwhile),
+    /// NurtureEmailSent and NurtureEmailScheduled in the outbox. False when the claim was lost.
     /// </summary>
-    public async Task<IReadOnlyList<bool>> RecordSentAsync(IReadOnlyList<SentStep> sent, string claimer, bool waitForDisk, CancellationToken cancel = default)
+    public async Task<bool> RecordSentAsync(ClaimedStep step, string claimer, string messageId, DateTimeOffset sentAt, StepDue? next, CancellationToken cancel = default)
     {
-        if (sent.Count == 0) return [];
-        var parameters = new DynamicParameters();
-        // PostgreSQL runs the statements of one command as one implicit transaction (one round trip, committed at its
-        // end); set_config(…, true) holds for that transaction. The others get an explicit transaction.
-        var implicitTransaction = Database.Provider == DatabaseProvider.PostgreSql;
-        var relaxed = implicitTransaction && !waitForDisk;
-        var sql = RecordSentSql.GetOrAdd((Database.Provider, sent.Count, relaxed), key =>
+        var sent = new NurtureEmailSent
         {
-            var text = new System.Text.StringBuilder(key.Relaxed ? "SELECT set_config('synchronous_commit', 'off', true);\n" : "");
-            // The one-step statement once per step, its parameters numbered for that step.
-            for (var i = 0; i < key.Count; i++) text.Append(ParameterName().Replace(Database.Dialect.RecordStepSent, "@${1}_" + i.ToString(System.Globalization.CultureInfo.InvariantCulture))).Append('\n');
-            return text.ToString();
-        });
-        for (var i = 0; i < sent.Count; i++)
+            EventId = Lifecycle.DerivedId(StepKey(step), "sent"), LeadId = step.LeadId, OccurredAt = sentAt,
+            Track = step.Track, Step = step.Step, Template = step.Template, MessageId = messageId,
+        };
+        var scheduled = next is null ? null : new NurtureEmailScheduled
         {
-            var (step, messageId, sentAt, next) = sent[i];
-            var sentEvent = new NurtureEmailSent
-            {
-                EventId = Lifecycle.DerivedId(StepKey(step), "sent"), LeadId = step.LeadId, OccurredAt = sentAt,
-                Track = step.Track, Step = step.Step, Template = step.Template, MessageId = messageId,
-            };
-            var scheduled = next is null ? null : new NurtureEmailScheduled
-            {
-                EventId = Lifecycle.DerivedId(StepKey(step), "scheduled-next"), LeadId = step.LeadId, OccurredAt = sentAt,
-                Track = next.Track, Step = next.Step, Template = next.Template, DueAt = next.DueAt,
-            };
-            var suffix = "_" + i.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            void Add(string name, object? value) => parameters.Add(name + suffix, value);
-            Add("Id", step.Id);
-            Add("Claimer", claimer);
-            Add("MessageId", messageId);
-            Add("At", sentAt);
-            Add("LeadId", step.LeadId);
-            Add("Enrolment", step.Enrolment);
-            Add("HasNext", next is null ? 0 : 1);
-            Add("NextTrack", next?.Track);
-            Add("NextStep", next?.Step);
-            Add("NextTemplate", next?.Template);
-            Add("NextDueAt", next?.DueAt);
-            Add("SentEventId", sentEvent.EventId);
-            Add("SentPayload", EventJson.Write(sentEvent));
-            Add("NextEventId", scheduled?.EventId);
-            Add("NextPayload", scheduled is null ? null : EventJson.Write(scheduled));
-        }
+            EventId = Lifecycle.DerivedId(StepKey(step), "scheduled-next"), LeadId = step.LeadId, OccurredAt = sentAt,
+            Track = next.Track, Step = next.Step, Template = next.Template, DueAt = next.DueAt,
+        };
         await using var connection = await Database.OpenAsync(cancel);
-        await using var transaction = implicitTransaction ? null : await connection.BeginTransactionAsync(cancel);
-        var marked = new List<bool>(sent.Count);
-        await using (var results = await connection.QueryMultipleAsync(new CommandDefinition(sql, parameters, transaction, cancellationToken: cancel)))
+        // PostgreSQL runs the statements of one command as one implicit transaction: one round trip. The others need a transaction.
+        await using var transaction = Database.Provider == DatabaseProvider.PostgreSql ? null : await connection.BeginTransactionAsync(cancel);
+        var marked = await connection.ExecuteScalarAsync<long>(new CommandDefinition(Database.Dialect.RecordStepSent, new
         {
-            if (relaxed) await results.ReadAsync<string>();
-            for (var i = 0; i < sent.Count; i++) marked.Add(await results.ReadSingleAsync<long>() == 1);
-        }
+            step.Id, Claimer = claimer, MessageId = messageId, At = sentAt, step.LeadId, step.Enrolment,
+            HasNext = next is null ? 0 : 1, NextTrack = next?.Track, NextStep = next?.Step, NextTemplate = next?.Template, NextDueAt = next?.DueAt,
+            SentEventId = sent.EventId, SentPayload = EventJson.Write(sent),
+            NextEventId = scheduled?.EventId, NextPayload = scheduled is null ? null : EventJson.Write(scheduled),
+        }, transaction, cancellationToken: cancel));
         if (transaction is not null) await transaction.CommitAsync(cancel);
-        return marked;
+        return marked == 1;
     }
-
-    /// <summary>The command that records n sends, per provider, n and whether its commit waits for the disk.</summary>
-    private static readonly System.Collections.Concurrent.ConcurrentDictionary<(DatabaseProvider Provider, int Count, bool Relaxed), string> RecordSentSql = new();
-
-    [System.Text.RegularExpressions.GeneratedRegex(@"@(\w+)")]
-    private static partial System.Text.RegularExpressions.Regex ParameterName();
 
     /// <summary>A step whose condition does not hold: closed as skipped and the next one scheduled.</summary>
     public Task<bool> RecordSkippedAsync(ClaimedStep step, string claimer, string reason, DateTimeOffset at, StepDue? next, CancellationToken cancel = default) =>
@@ -247,9 +202,6 @@ internal static class NurtureSql
 
     public const string MqlStates = "SELECT state, version FROM leads WHERE stage = 'Mql'";
 }
-
-/// <summary>A claimed step the mail server accepted as <paramref name="MessageId"/>, with the step that follows it (if any).</summary>
-public sealed record SentStep(ClaimedStep Step, string MessageId, DateTimeOffset SentAt, StepDue? Next);
 
 /// <summary>A step this worker holds until its lease ends.</summary>
 public sealed record ClaimedStep(long Id, string LeadId, string Track, int Enrolment, int Step, string Template, DateTimeOffset DueAt, int Attempts);
