@@ -95,8 +95,10 @@ public class When_a_lead_becomes_an_MQL_and_a_CRM_subscribes
         Assert.All(whileDown.GetProperty("deliveries").EnumerateArray(), d => Assert.NotEqual("given_up", d.GetProperty("status").GetString()));
         using (var http = rig.Http())
         {
-            var metrics = await http.GetStringAsync("/metrics");
-            Assert.Contains("nurture_webhook_deliveries{otel_scope_name=\"Nurture\",status=\"retrying\"} 1", metrics.Replace("otel_scope_version=\"\",", "", StringComparison.Ordinal), StringComparison.Ordinal);
+            // The gauge is read from the database on the metrics refresh, not at the scrape: wait for the refresh.
+            const string retrying = "nurture_webhook_deliveries{otel_scope_name=\"Nurture\",status=\"retrying\"} 1";
+            await Eventually.Until(async () => (await http.GetStringAsync("/metrics")).Replace("otel_scope_version=\"\",", "", StringComparison.Ordinal),
+                metrics => metrics.Contains(retrying, StringComparison.Ordinal), TimeSpan.FromSeconds(60), "the retrying delivery in /metrics");
         }
 
         down.Dispose();
