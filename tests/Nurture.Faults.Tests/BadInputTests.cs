@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using Nurture.Contracts;
 using Xunit.Abstractions;
+using Nurture.Worker.Tests;
 
 namespace Nurture.Faults.Tests;
 

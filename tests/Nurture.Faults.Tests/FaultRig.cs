@@ -9,6 +9,7 @@ using Nurture.Worker.Storage;
 using RabbitMQ.Client;
 using RabbitMQ.Client.Exceptions;
 using Xunit.Abstractions;
+using Nurture.Worker.Tests;
 
 namespace Nurture.Faults.Tests;
 

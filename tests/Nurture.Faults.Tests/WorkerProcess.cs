@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Net;
+using Nurture.Worker.Tests;
 
 namespace Nurture.Faults.Tests;
 
@@ -144,21 +145,6 @@ public sealed class WorkerProcess : IAsyncDisposable
         await KillAsync();
         _process.Dispose();
         _http.Dispose();
-    }
-}
-
-/// <summary>The repository the tests run in (where Nurture.sln is).</summary>
-public static class Repository
-{
-    public static string Root { get; } = Find();
-
-    private static string Find()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "Nurture.sln"))) return dir.FullName;
-        }
-        throw new InvalidOperationException("Nurture.sln not found above " + AppContext.BaseDirectory);
     }
 }
 

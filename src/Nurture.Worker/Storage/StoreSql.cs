@@ -46,7 +46,5 @@ internal static class StoreSql
 
     public const string CancelSteps = "UPDATE nurture_steps SET status = 'cancelled', last_error = @reason, claim_until = NULL WHERE lead_id = @leadId AND status IN ('pending', 'claimed')";
 
-    public const string SelectCapturedPayloads = "SELECT event_id, payload FROM lead_events WHERE lead_id = @leadId AND type = 'LeadCaptured'";
-
     public const string UpdateEventPayload = "UPDATE lead_events SET payload = @payload WHERE event_id = @eventId";
 }
