@@ -11,6 +11,8 @@ using Xunit.Abstractions;
 namespace Nurture.Worker.Tests;
 
 /// <summary>The built-in experiment (software-welcome-subject, A against B's subject line) end to end, and the sample's planted truth.</summary>
+// The gauges are read from /metrics, which would also show another worker's experiment gauges if one ran beside it.
+[Collection(nameof(Api.MetricsRunAlone))]
 public class When_a_nurture_step_is_an_experiment(ITestOutputHelper output)
 {
     private const string Name = "software-welcome-subject";

@@ -44,7 +44,7 @@ public sealed class Database
         ConnectionString = provider switch
         {
             DatabaseProvider.Sqlite => WithSqliteDefaults(connectionString),
-            DatabaseProvider.PostgreSql => new NpgsqlConnectionStringBuilder(connectionString).ConnectionString,
+            DatabaseProvider.PostgreSql => WithPostgresDefaults(connectionString),
             _ => new SqlConnectionStringBuilder(connectionString).ConnectionString,
         };
         Dialect = SqlDialect.For(provider);
@@ -128,6 +128,23 @@ public sealed class Database
     {
         var builder = new SqliteConnectionStringBuilder(connectionString) { Pooling = true, DefaultTimeout = 30 };
         return builder.ToString();
+    }
+
+    /// <summary>
+    /// Npgsql prepares the statements a connection runs often (unless the connection string sets Max Auto Prepare,
+    /// e.g. to 0 behind a pooler without prepared statements): the same few statements run for every event and email, and
+    /// planning them each time cost PostgreSQL more CPU than running them.
+    /// </summary>
+    private static string WithPostgresDefaults(string connectionString)
+    {
+        var builder = new NpgsqlConnectionStringBuilder(connectionString);
+        var given = new DbConnectionStringBuilder { ConnectionString = connectionString };
+        if (!given.Keys.Cast<string>().Any(k => k.Replace(" ", "", StringComparison.Ordinal).Equals("MaxAutoPrepare", StringComparison.OrdinalIgnoreCase)))
+        {
+            builder.MaxAutoPrepare = 100;
+            builder.AutoPrepareMinUsages = 2;
+        }
+        return builder.ConnectionString;
     }
 
     private sealed class DbUpLog(Action<string>? log) : DbUp.Engine.Output.IUpgradeLog

@@ -137,6 +137,30 @@ public class When_the_dispatch_sends_at_the_speed_of_the_mail_server
         Assert.All(claimed.Where(s => s.Attempts == 1), s => Assert.True(s.DueAt <= new DateTimeOffset(2026, 3, 2, 8, 0, 0, TimeSpan.Zero)));
     }
 
+    [SkippableFact]
+    public async Task Should_have_PostgreSQL_prepare_what_the_worker_runs_again_and_again_unless_the_connection_string_says_otherwise()
+    {
+        var database = TestDatabase.Create(DatabaseProvider.PostgreSql);
+        var store = new LeadStore(database);
+        var at = new DateTimeOffset(2026, 3, 2, 8, 0, 0, TimeSpan.Zero);
+        // Every send records itself with the same statements; the third time they run prepared, not planned again.
+        Assert.Equal(0, await PreparedRecordsAsync(database));
+        for (var i = 0; i < 3; i++) await store.RecordSentAsync(new ClaimedStep(i + 1, $"lead-{i}", "software", 1, 0, "software-welcome", at, 1), "w", $"<{i}@nurture>", at, null);
+        Assert.True(await PreparedRecordsAsync(database) > 0, "the record statement is prepared on the pooled connection");
+
+        var off = new Database(DatabaseProvider.PostgreSql, new Npgsql.NpgsqlConnectionStringBuilder(database.ConnectionString) { MaxAutoPrepare = 0 }.ToString());
+        Npgsql.NpgsqlConnection.ClearAllPools();
+        for (var i = 0; i < 3; i++) await new LeadStore(off).RecordSentAsync(new ClaimedStep(i + 1, $"lead-{i}", "software", 1, 0, "software-welcome", at, 1), "w", $"<{i}@nurture>", at, null);
+        Assert.Equal(0, await PreparedRecordsAsync(off));
+
+        static async Task<long> PreparedRecordsAsync(Database database)
+        {
+            // One pooled connection: the one the store used (pools keep a connection per database and string).
+            await using var connection = await database.OpenAsync();
+            return await connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM pg_prepared_statements WHERE statement LIKE '%UPDATE nurture_steps SET status = ''sent''%'");
+        }
+    }
+
     private static async Task<List<string>> ReadAsync(MailRig rig, string sql)
     {
         await using var connection = await rig.Database.OpenAsync();
