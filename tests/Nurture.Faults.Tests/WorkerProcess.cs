@@ -12,6 +12,7 @@ public sealed class WorkerProcess : IAsyncDisposable
 {
     private readonly Process _process;
     private readonly Queue<string> _lines = new();
+    private StreamWriter? _log;
     private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(5) };
 
     private WorkerProcess(Process process, int port)
@@ -61,6 +62,12 @@ public sealed class WorkerProcess : IAsyncDisposable
         start.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
         var process = new Process { StartInfo = start };
         var worker = new WorkerProcess(process, port);
+        // NURTURE_FAULTS_LOGS names a folder that keeps every worker's whole output, for a failure that needs more than the last lines.
+        if (Environment.GetEnvironmentVariable("NURTURE_FAULTS_LOGS") is { Length: > 0 } logs)
+        {
+            Directory.CreateDirectory(logs);
+            worker._log = new StreamWriter(Path.Combine(logs, $"worker-{DateTime.UtcNow:HHmmss}-{port}.log")) { AutoFlush = true };
+        }
         process.OutputDataReceived += (_, e) => worker.Keep(e.Data);
         process.ErrorDataReceived += (_, e) => worker.Keep(e.Data);
         process.Start();
@@ -74,6 +81,7 @@ public sealed class WorkerProcess : IAsyncDisposable
         if (line is null) return;
         lock (_lines)
         {
+            _log?.WriteLine(line);
             _lines.Enqueue(line);
             while (_lines.Count > 60) _lines.Dequeue();
         }
@@ -145,6 +153,7 @@ public sealed class WorkerProcess : IAsyncDisposable
         await KillAsync();
         _process.Dispose();
         _http.Dispose();
+        lock (_lines) _log?.Dispose();
     }
 }
 

@@ -20,7 +20,7 @@ public sealed record AppliedEvent(NurtureMessage Event, bool Duplicate, LeadDeci
 
 /// <summary>
 /// The story of lead events, for every way in (the bus, HTTP, `ingest`, unsubscribe links, bounces, the jobs):
-/// load the batch's leads → decide each event with the domain, in arrival order → save the leads, their history,
+/// load the batch's leads → decide each event with the domain, in the order they happened → save the leads, their history,
 /// transitions, outgoing messages (the outbox) and nurture steps in one transaction → count it and wake the relay.
 /// A batch costs a handful of round trips, whatever its size.
 /// </summary>
@@ -83,13 +83,15 @@ public sealed partial class LeadEventHandler(LeadRecords records, LeadStore stor
         var (stored, enrolments, known) = await transaction.LoadAsync(events.OfType<LeadEvent>().Select(e => e.LeadId).ToList(), events.Select(e => e.EventId).ToList());
         var batch = new Batch(stored, enrolments, mode, transaction.ReceivedAt);
 
-        // Decide: each event in arrival order, against the lead as the events before it in the batch left it.
-        var results = new List<AppliedEvent>(events.Count);
+        // Decide: the batch's events in the order they happened (arrival order among equals), each against the lead as
+        // the events before it left it. Concurrent deliveries can hand a lead's events over out of order; inside one
+        // batch that costs nothing, where deciding in arrival order would decide the lead's history again.
+        var results = new AppliedEvent[events.Count];
         var seen = new HashSet<Guid>(known);
-        foreach (var e in events)
+        foreach (var i in Enumerable.Range(0, events.Count).OrderBy(i => events[i].OccurredAt))
         {
-            if (!seen.Add(e.EventId)) results.Add(new AppliedEvent(e, Duplicate: true, Decision: null));
-            else results.Add(await DecideAsync(e, batch, transaction));
+            var e = events[i];
+            results[i] = seen.Add(e.EventId) ? await DecideAsync(e, batch, transaction) : new AppliedEvent(e, Duplicate: true, Decision: null);
         }
         if (mode == EventMode.History)
         {

@@ -22,8 +22,19 @@ public sealed partial class OutboxRelay(LeadStore store, IBus bus, BusSettings s
     /// How long one round may wait for the broker's confirms. A publish caught by a broker restart can wait for ever on
     /// a confirm that never comes (seen in the fault suite: the outbox stopped for good after RabbitMQ came back); the
     /// round gives up instead, its unconfirmed rows go back, and the next round publishes them on the new connection.
+    /// The round abandons those publishes and does not cancel them: the fault suite once saw every publish after the
+    /// restart hang in the exchange declare on a loaded machine, after rounds had cancelled declares in flight, and an
+    /// RPC cut short can leave a RabbitMQ channel out of step with its replies (rabbitmq-dotnet-client #1802). An
+    /// abandoned publish ends on the client's own timeout instead.
     /// </summary>
     private static readonly TimeSpan RoundTimeout = TimeSpan.FromSeconds(30);
+    /// <summary>
+    /// The least time between the starts of two rounds while messages keep coming. At the rate of a drain or a dispatch
+    /// a round per commit claimed and marked two or three rows at a time, two database round trips each; a round this long
+    /// takes everything that arrived meanwhile, in one claim and one mark.
+    /// </summary>
+    private static readonly TimeSpan Gather = TimeSpan.FromMilliseconds(25);
+
     private readonly string _claimer = $"{Environment.MachineName}/{Environment.ProcessId}/relay-{Guid.NewGuid():N}";
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -32,6 +43,7 @@ public sealed partial class OutboxRelay(LeadStore store, IBus bus, BusSettings s
         while (!stoppingToken.IsCancellationRequested)
         {
             var published = 0;
+            var started = System.Diagnostics.Stopwatch.GetTimestamp();
             try
             {
                 published = await PublishPendingAsync(stoppingToken);
@@ -40,7 +52,12 @@ public sealed partial class OutboxRelay(LeadStore store, IBus bus, BusSettings s
             {
                 LogFailed(log, e, poll);
             }
-            if (published > 0) continue;
+            if (published >= settings.OutboxBatchSize) continue;
+            if (published > 0)
+            {
+                if (System.Diagnostics.Stopwatch.GetElapsedTime(started) is var took && took < Gather) await Delay(Gather - took, stoppingToken);
+                continue;
+            }
             try
             {
                 await signal.WaitAsync(poll, stoppingToken);
@@ -52,14 +69,24 @@ public sealed partial class OutboxRelay(LeadStore store, IBus bus, BusSettings s
         }
     }
 
+    private static async Task Delay(TimeSpan delay, CancellationToken cancel)
+    {
+        try
+        {
+            await Task.Delay(delay, cancel);
+        }
+        catch (OperationCanceledException)
+        {
+            // Stopping: the loop ends.
+        }
+    }
+
     /// <summary>Publishes one batch; returns how many messages it published.</summary>
     public async Task<int> PublishPendingAsync(CancellationToken cancel)
     {
         var claimed = await store.ClaimOutboxAsync(_claimer, settings.OutboxBatchSize, clock.GetUtcNow(), Lease, cancel);
         if (claimed.Count == 0) return 0;
         var confirmed = new List<long>(claimed.Count);
-        using var round = CancellationTokenSource.CreateLinkedTokenSource(cancel);
-        round.CancelAfter(RoundTimeout);
         try
         {
             await Task.WhenAll(claimed.Select(async m =>
@@ -70,7 +97,7 @@ public sealed partial class OutboxRelay(LeadStore store, IBus bus, BusSettings s
                     LogUnreadable(log, m.MessageId, m.Type, error);
                     return;
                 }
-                await bus.Publish(message, message.GetType(), context => context.MessageId = m.MessageId, round.Token);
+                await bus.Publish(message, message.GetType(), context => context.MessageId = m.MessageId, cancel);
                 lock (confirmed) confirmed.Add(m.Id);
             })).WaitAsync(RoundTimeout, cancel);
         }

@@ -87,6 +87,26 @@ public abstract class StorageSuite(DatabaseProvider provider)
         Assert.Contains(early, a => a.Decision?.Ignored is not null);
     }
 
+    [SkippableFact]
+    public async Task Should_decide_a_leads_events_in_the_order_they_happened_when_one_batch_brings_them_out_of_order()
+    {
+        var database = TestDatabase.Create(Provider);
+        var store = Store(database);
+        var captured = Captured("order-1");
+        var trial = Did("order-1", ActivityType.TrialStarted, Now.AddHours(1));
+        var demo = Did("order-1", ActivityType.DemoRequested, Now.AddHours(2));
+        var rejected = new LeadRejectedBySales { EventId = Id(), LeadId = "order-1", OccurredAt = Now.AddHours(3), Reason = "no budget" };
+
+        // Backwards in one batch, as concurrent deliveries can hand them over: each is decided in its place, none is late.
+        var applied = await Apply(store, rejected, demo, trial, captured);
+
+        Assert.Equal([rejected.EventId, demo.EventId, trial.EventId, captured.EventId], applied.Select(a => a.Event.EventId));
+        Assert.All(applied, a => Assert.False(a.Late, $"{a.Event.GetType().Name} was decided as late"));
+        Assert.Equal(LeadStage.Recycled, (await store.LoadLeadAsync("order-1"))!.Lead.Stage);
+        Assert.Equal(["Mql", "Recycled"], await Transitions(database, "order-1"));
+        Assert.Equal(0, await database.CountAsync("SELECT COUNT(*) FROM lead_events WHERE lead_id = 'order-1' AND outcome LIKE 'late%'"));
+    }
+
     private static async Task<List<string>> Transitions(Database database, string leadId)
     {
         await using var connection = await database.OpenAsync();
