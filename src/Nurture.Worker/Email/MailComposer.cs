@@ -44,8 +44,8 @@ public sealed class MailComposer(
             Date = now,
             Body = new BodyBuilder { TextBody = text, HtmlBody = html }.ToMessageBody(),
         };
-        message.From.Add(from);
-        if (identity.ReplyTo is { } replyTo) message.ReplyTo.Add(replyTo);
+        message.From.Add(Copy(from));
+        if (identity.ReplyTo is { } replyTo) message.ReplyTo.Add(Copy(replyTo));
         var to = MailboxAddress.Parse(lead.Profile.Email!);
         to.Name = DisplayName(lead.Profile);
         message.To.Add(to);
@@ -53,6 +53,13 @@ public sealed class MailComposer(
         message.Headers.Add("List-Unsubscribe-Post", "List-Unsubscribe=One-Click");
         return message;
     }
+
+    /// <summary>
+    /// A message's own copy of a configured address: an address list listens to the changes of the addresses added to
+    /// it, so the one shared address from the settings held on to every message ever composed (17 KiB an email, found
+    /// in a heap dump of a dispatch of 15,000).
+    /// </summary>
+    private static MailboxAddress Copy(MailboxAddress address) => new(address.Encoding, address.Name, address.Route, address.Address);
 
     private string Tracked(TrackedLink link) => new Uri(address.BaseUrl, $"r/{clickTokens.Create(link)}").ToString();
 

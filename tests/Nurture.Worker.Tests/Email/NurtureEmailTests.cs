@@ -12,6 +12,28 @@ namespace Nurture.Worker.Tests.Email;
 public class When_nurture_emails_go_out_over_smtp
 {
     [Fact]
+    public async Task Should_let_every_composed_email_go_once_dropped_instead_of_tying_it_to_the_configured_addresses()
+    {
+        using var smtp = new TestSmtpServer();
+        await using var rig = await MailRig.StartAsync(smtp);
+        await rig.Apply(MailRig.Captured("gc-1", MailRig.Monday, "gc-1@softwarehaus.example"));
+        var lead = (await rig.Store.LoadLeadAsync("gc-1"))!.Lead;
+        var composer = Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions.GetRequiredService<MailComposer>(rig.App.Services);
+
+        // The From and Reply-To addresses come from the settings, shared by every email; the emails must not hang on them.
+        var composed = ComposeAndDrop(composer, lead, 20);
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+
+        Assert.Equal(0, composed.Count(w => w.IsAlive));
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static List<WeakReference> ComposeAndDrop(MailComposer composer, Nurture.Core.Lead lead, int count) =>
+        [.. Enumerable.Range(0, count).Select(_ => new WeakReference(composer.Compose(lead, "software", 0, "software-welcome", Guid.NewGuid(), MailRig.Monday)))];
+
+    [Fact]
     public async Task Should_deliver_both_parts_personalised_with_unsubscribe_headers_and_a_token_the_endpoint_accepts_once()
     {
         using var smtp = new TestSmtpServer();
