@@ -153,7 +153,11 @@ public sealed class WorkerProcess : IAsyncDisposable
         await KillAsync();
         _process.Dispose();
         _http.Dispose();
-        lock (_lines) _log?.Dispose();
+        lock (_lines)
+        {
+            _log?.Dispose();
+            _log = null;
+        }
     }
 }
 

@@ -55,7 +55,10 @@ public sealed partial class OutboxRelay(LeadStore store, IBus bus, BusSettings s
             if (published >= settings.OutboxBatchSize) continue;
             if (published > 0)
             {
-                if (System.Diagnostics.Stopwatch.GetElapsedTime(started) is var took && took < Gather) await Delay(Gather - took, stoppingToken);
+                if (System.Diagnostics.Stopwatch.GetElapsedTime(started) is var took && took < Gather)
+                {
+                    await Task.Delay(Gather - took, stoppingToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                }
                 continue;
             }
             try
@@ -66,18 +69,6 @@ public sealed partial class OutboxRelay(LeadStore store, IBus bus, BusSettings s
             {
                 return;
             }
-        }
-    }
-
-    private static async Task Delay(TimeSpan delay, CancellationToken cancel)
-    {
-        try
-        {
-            await Task.Delay(delay, cancel);
-        }
-        catch (OperationCanceledException)
-        {
-            // Stopping: the loop ends.
         }
     }
 

@@ -61,10 +61,7 @@ public abstract class StorageSuite(DatabaseProvider provider)
     {
         var database = TestDatabase.Create(Provider);
         var store = Store(database);
-        var captured = Captured("late-1");
-        var trial = Did("late-1", ActivityType.TrialStarted, Now.AddHours(1));
-        var demo = Did("late-1", ActivityType.DemoRequested, Now.AddHours(2));
-        var rejected = new LeadRejectedBySales { EventId = Id(), LeadId = "late-1", OccurredAt = Now.AddHours(3), Reason = "no budget" };
+        var (captured, trial, demo, rejected) = MqlThenRejected("late-1");
 
         // The rejection overtakes the demo request that made the lead an MQL, as competing consumers can make it.
         var early = await Apply(store, captured, trial, rejected);
@@ -92,10 +89,7 @@ public abstract class StorageSuite(DatabaseProvider provider)
     {
         var database = TestDatabase.Create(Provider);
         var store = Store(database);
-        var captured = Captured("order-1");
-        var trial = Did("order-1", ActivityType.TrialStarted, Now.AddHours(1));
-        var demo = Did("order-1", ActivityType.DemoRequested, Now.AddHours(2));
-        var rejected = new LeadRejectedBySales { EventId = Id(), LeadId = "order-1", OccurredAt = Now.AddHours(3), Reason = "no budget" };
+        var (captured, trial, demo, rejected) = MqlThenRejected("order-1");
 
         // Backwards in one batch, as concurrent deliveries can hand them over: each is decided in its place, none is late.
         var applied = await Apply(store, rejected, demo, trial, captured);
@@ -106,6 +100,11 @@ public abstract class StorageSuite(DatabaseProvider provider)
         Assert.Equal(["Mql", "Recycled"], await Transitions(database, "order-1"));
         Assert.Equal(0, await database.CountAsync("SELECT COUNT(*) FROM lead_events WHERE lead_id = 'order-1' AND outcome LIKE 'late%'"));
     }
+
+    /// <summary>Captured, a trial an hour later, a demo request (an MQL) after two, rejected by sales after three.</summary>
+    private (LeadCaptured Captured, LeadActivityRecorded Trial, LeadActivityRecorded Demo, LeadRejectedBySales Rejected) MqlThenRejected(string leadId) =>
+        (Captured(leadId), Did(leadId, ActivityType.TrialStarted, Now.AddHours(1)), Did(leadId, ActivityType.DemoRequested, Now.AddHours(2)),
+            new LeadRejectedBySales { EventId = Id(), LeadId = leadId, OccurredAt = Now.AddHours(3), Reason = "no budget" });
 
     private static async Task<List<string>> Transitions(Database database, string leadId)
     {
