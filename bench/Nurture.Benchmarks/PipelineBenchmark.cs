@@ -248,12 +248,14 @@ public static class PipelineBenchmark
         {
             if (worker.HasExited) throw new InvalidOperationException($"The worker stopped with exit code {worker.ExitCode}:\n{worker.Output()}");
             ready = await broker.ReadyAsync(queue);
-            stored = await database.CountAsync("SELECT COUNT(*) FROM lead_events");
-            if (first == 0 && (ready < loaded || stored > 0)) first = Stopwatch.GetTimestamp();
-            if (ready == 0 && stored >= bodies.Count) break;
+            if (first == 0 && ready < loaded) first = Stopwatch.GetTimestamp();
+            // A count scans the whole table on the server the worker uses: only once the queue has handed everything over
+            // (polling it all along cost PostgreSQL 1.3–2.4 s of CPU in a drain of 50,000).
+            if (ready == 0 && await database.CountAsync("SELECT COUNT(*) FROM lead_events") >= bodies.Count) break;
             await Task.Delay(50);
         }
         var end = Stopwatch.GetTimestamp();
+        stored = await database.CountAsync("SELECT COUNT(*) FROM lead_events");
         var cpu = worker.ProcessorTime;
         var detail = $", {Stopwatch.GetElapsedTime(started, first).TotalSeconds:N1} s from process start to the first taken, "
             + $"worker CPU {cpu.TotalMilliseconds / Math.Max(1, stored):N2} ms per event (start-up included), "

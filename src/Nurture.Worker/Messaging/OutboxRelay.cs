@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using MassTransit;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -35,7 +36,24 @@ public sealed partial class OutboxRelay(LeadStore store, IBus bus, BusSettings s
     /// </summary>
     private static readonly TimeSpan Gather = TimeSpan.FromMilliseconds(25);
 
+    /// <summary>
+    /// Rounds look above a floor, so the rows published before are not walked again each round (their index entries
+    /// stay until a vacuum; a drain walked tens of thousands a round). The floor trails the ids claimed by this long:
+    /// ids are taken at insert and committed later, so a row below a claimed one may still come, and a commit that late
+    /// is still found by the next rounds.
+    /// </summary>
+    private static readonly TimeSpan FloorLag = TimeSpan.FromSeconds(1);
+    /// <summary>
+    /// How often a round looks from the start instead: for rows committed later than <see cref="FloorLag"/>, rows whose
+    /// lease ran out (a relay that died) and rows another relay held when this one passed them.
+    /// </summary>
+    private static readonly TimeSpan Sweep = TimeSpan.FromSeconds(10);
+
     private readonly string _claimer = $"{Environment.MachineName}/{Environment.ProcessId}/relay-{Guid.NewGuid():N}";
+    private readonly Lock _floorGate = new();
+    private readonly Queue<(long At, long LastId)> _rounds = new();
+    private long _floor;
+    private long _lastSweep = long.MinValue;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -43,7 +61,7 @@ public sealed partial class OutboxRelay(LeadStore store, IBus bus, BusSettings s
         while (!stoppingToken.IsCancellationRequested)
         {
             var published = 0;
-            var started = System.Diagnostics.Stopwatch.GetTimestamp();
+            var started = Stopwatch.GetTimestamp();
             try
             {
                 published = await PublishPendingAsync(stoppingToken);
@@ -55,7 +73,7 @@ public sealed partial class OutboxRelay(LeadStore store, IBus bus, BusSettings s
             if (published >= settings.OutboxBatchSize) continue;
             if (published > 0)
             {
-                if (System.Diagnostics.Stopwatch.GetElapsedTime(started) is var took && took < Gather)
+                if (Stopwatch.GetElapsedTime(started) is var took && took < Gather)
                 {
                     await Task.Delay(Gather - took, stoppingToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
                 }
@@ -75,8 +93,10 @@ public sealed partial class OutboxRelay(LeadStore store, IBus bus, BusSettings s
     /// <summary>Publishes one batch; returns how many messages it published.</summary>
     public async Task<int> PublishPendingAsync(CancellationToken cancel)
     {
-        var claimed = await store.ClaimOutboxAsync(_claimer, settings.OutboxBatchSize, clock.GetUtcNow(), Lease, cancel);
+        var (after, started) = Floor();
+        var claimed = await store.ClaimOutboxAsync(_claimer, settings.OutboxBatchSize, clock.GetUtcNow(), Lease, after, cancel);
         if (claimed.Count == 0) return 0;
+        lock (_floorGate) _rounds.Enqueue((started, claimed[^1].Id));
         var confirmed = new List<long>(claimed.Count);
         try
         {
@@ -98,6 +118,12 @@ public sealed partial class OutboxRelay(LeadStore store, IBus bus, BusSettings s
             // here may still reach the broker: the same message id again, as after a crash).
             List<long> done;
             lock (confirmed) done = [.. confirmed];
+            // The rows given back lie below the floor: the next rounds look from the start.
+            lock (_floorGate)
+            {
+                _floor = 0;
+                _rounds.Clear();
+            }
             await store.MarkPublishedAsync(_claimer, done, clock.GetUtcNow(), CancellationToken.None);
             await store.ReleaseOutboxAsync(_claimer, claimed.Select(m => m.Id).Except(done).ToList(), CancellationToken.None);
             throw;
@@ -107,6 +133,23 @@ public sealed partial class OutboxRelay(LeadStore store, IBus bus, BusSettings s
         var published = await store.MarkPublishedAsync(_claimer, all, clock.GetUtcNow(), cancel);
         if (published > 0) metrics.Published(published);
         return claimed.Count;
+    }
+
+    /// <summary>The id this round looks above (the last id claimed <see cref="FloorLag"/> ago or more, or 0 for a sweep) and when it starts.</summary>
+    private (long After, long At) Floor()
+    {
+        var now = Stopwatch.GetTimestamp();
+        lock (_floorGate)
+        {
+            while (_rounds.TryPeek(out var round) && Stopwatch.GetElapsedTime(round.At, now) >= FloorLag)
+            {
+                _floor = Math.Max(_floor, round.LastId);
+                _rounds.Dequeue();
+            }
+            if (_lastSweep != long.MinValue && Stopwatch.GetElapsedTime(_lastSweep, now) < Sweep) return (_floor, now);
+            _lastSweep = now;
+            return (0, now);
+        }
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Publishing the outbox failed; trying again in {Poll}")]

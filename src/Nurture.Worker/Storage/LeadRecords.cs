@@ -92,6 +92,7 @@ public sealed class LeadTransaction(DbConnection connection, DbTransaction trans
         var known = new HashSet<Guid>();
         var ordered = leadIds.Distinct().Order(StringComparer.Ordinal).ToList();
         var reads = new RoundTrip(connection, transaction, cancel);
+        if (dialect.PlanForTheTableAsItIs is { } planNow) reads.Add(planNow, []);
         if (dialect.LockLeads is { } lockLeads && ordered.Count > 0) reads.Add(lockLeads, "ids", dialect.IdList(ordered));
         var kinds = new List<char>();
         foreach (var chunk in ordered.Chunk(MaxParameters))

@@ -62,13 +62,13 @@ public sealed partial class LeadStore(Database database, Microsoft.Extensions.Op
     /// so no transaction or lock is held while they are published; another relay's rows are skipped, and rows whose
     /// lease ran out (a relay that died) come back.
     /// </summary>
-    public async Task<IReadOnlyList<OutboxMessage>> ClaimOutboxAsync(string claimer, int max, DateTimeOffset now, TimeSpan lease, CancellationToken cancel = default)
+    public async Task<IReadOnlyList<OutboxMessage>> ClaimOutboxAsync(string claimer, int max, DateTimeOffset now, TimeSpan lease, long after = 0, CancellationToken cancel = default)
     {
         await using var connection = await Database.OpenAsync(cancel);
         await using var transaction = await connection.BeginTransactionAsync(cancel);
         if (Database.Dialect.WithoutWaitingForDisk is { } relaxed) await connection.ExecuteAsync(new CommandDefinition(relaxed, transaction: transaction, cancellationToken: cancel));
         var rows = await connection.QueryAsync<OutboxRow>(new CommandDefinition(Database.Dialect.ClaimOutbox,
-            new { Claimer = claimer, Max = max, Now = now, Until = now + lease }, transaction, cancellationToken: cancel));
+            new { Claimer = claimer, Max = max, Now = now, Until = now + lease, After = after }, transaction, cancellationToken: cancel));
         await transaction.CommitAsync(cancel);
         return rows.Select(r => new OutboxMessage(r.Id, r.MessageId, r.Type, r.Payload)).OrderBy(m => m.Id).ToList();
     }

@@ -70,6 +70,14 @@ public sealed class SqlDialect
         ? "SELECT pg_advisory_xact_lock(hashtextextended(id, 0)) FROM unnest(@ids) AS id ORDER BY id"
         : null;
 
+    /// <summary>
+    /// A batch's reads are planned for the table as it is now. Npgsql prepares what runs often, and PostgreSQL then keeps
+    /// one plan for any list of ids: made while a new database was small, it scanned the whole table for every batch until
+    /// the next ANALYZE (16 ms a batch for the enrolments after 10,000 events). A SELECT (SET LOCAL's twin), so that it has a
+    /// result like the reads it goes with. PostgreSQL only.
+    /// </summary>
+    public string? PlanForTheTableAsItIs => Provider == DatabaseProvider.PostgreSql ? "SELECT set_config('plan_cache_mode', 'force_custom_plan', true)" : null;
+
     /// <summary>A batch's stored leads; on SQL Server locked by key range until the batch commits.</summary>
     public string SelectLeads => Provider == DatabaseProvider.SqlServer
         ? $"SELECT lead_id, state, version FROM leads WITH (UPDLOCK, HOLDLOCK, ROWLOCK) WHERE {In("lead_id")} ORDER BY lead_id"
@@ -262,8 +270,9 @@ public sealed class SqlDialect
     };
 
     /// <summary>
-    /// Claims up to @Max unpublished outbox rows for @Claimer until @Until (rows whose lease ran out come back), so the
-    /// relay can commit before it talks to the broker. PostgreSQL and SQL Server skip rows another relay is claiming.
+    /// Claims up to @Max unpublished outbox rows above id @After for @Claimer until @Until (rows whose lease ran out come
+    /// back), so the relay can commit before it talks to the broker. PostgreSQL and SQL Server skip rows another relay is
+    /// claiming.
     /// </summary>
     public string ClaimOutbox => Provider switch
     {
@@ -271,7 +280,7 @@ public sealed class SqlDialect
             UPDATE outbox SET claimed_by = @Claimer, claim_until = @Until
             WHERE id IN (
                 SELECT id FROM outbox
-                WHERE published_at IS NULL AND (claim_until IS NULL OR claim_until < @Now)
+                WHERE published_at IS NULL AND id > @After AND (claim_until IS NULL OR claim_until < @Now)
                 ORDER BY id
                 LIMIT @Max
                 FOR UPDATE SKIP LOCKED)
@@ -281,7 +290,7 @@ public sealed class SqlDialect
             WITH due AS (
                 SELECT TOP (@Max) *
                 FROM outbox WITH (UPDLOCK, READPAST, ROWLOCK)
-                WHERE published_at IS NULL AND (claim_until IS NULL OR claim_until < @Now)
+                WHERE published_at IS NULL AND id > @After AND (claim_until IS NULL OR claim_until < @Now)
                 ORDER BY id)
             UPDATE due SET claimed_by = @Claimer, claim_until = @Until
             OUTPUT inserted.id, inserted.message_id, inserted.type, inserted.payload
@@ -290,7 +299,7 @@ public sealed class SqlDialect
             UPDATE outbox SET claimed_by = @Claimer, claim_until = @Until
             WHERE id IN (
                 SELECT id FROM outbox
-                WHERE published_at IS NULL AND (claim_until IS NULL OR claim_until < @Now)
+                WHERE published_at IS NULL AND id > @After AND (claim_until IS NULL OR claim_until < @Now)
                 ORDER BY id
                 LIMIT @Max)
             RETURNING id, message_id, type, payload

@@ -1,9 +1,11 @@
 using System.Collections.Concurrent;
 using Dapper;
+using MassTransit;
 using Nurture.Contracts;
 using Nurture.Core;
 using Nurture.Worker.Leads;
 using Nurture.Worker.Storage;
+using Microsoft.Extensions.DependencyInjection;
 using Nurture.Worker.Tests.Messaging;
 
 namespace Nurture.Worker.Tests.Storage;
@@ -46,6 +48,62 @@ public class When_workers_race_on_PostgreSQL
         Assert.Equal(3000, published.Distinct().Count());
         Assert.Equal(0, await database.CountAsync("SELECT COUNT(*) FROM outbox WHERE published_at IS NULL"));
     }
+
+    [SkippableFact]
+    public async Task Should_publish_a_message_whose_transaction_committed_after_the_relay_had_moved_past_its_id()
+    {
+        var database = TestDatabase.Create(DatabaseProvider.PostgreSql);
+        var store = new LeadStore(database);
+        var seen = new ConcurrentDictionary<Guid, bool>();
+        var bus = MassTransit.Bus.Factory.CreateUsingInMemory(bus => bus.ReceiveEndpoint("relay-floor", e =>
+            e.Handler<LeadScored>(context => Task.FromResult(seen[context.Message.EventId] = true))));
+        await bus.StartAsync();
+        try
+        {
+            var relay = new Nurture.Worker.Messaging.OutboxRelay(store, bus, new Nurture.Worker.Messaging.BusSettings(), TimeProvider.System,
+                new Nurture.Worker.Metrics.NurtureMetrics(new Microsoft.Extensions.DependencyInjection.ServiceCollection().AddMetrics().BuildServiceProvider()
+                    .GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>()),
+                new OutboxSignal(), Microsoft.Extensions.Logging.Abstractions.NullLogger<Nurture.Worker.Messaging.OutboxRelay>.Instance);
+
+            // A slow writer takes the lowest id and keeps its transaction open while later rows commit and go out for
+            // longer than the relay's floor trails behind what it claimed.
+            var slow = Scored("slow");
+            await using var slowConnection = await database.OpenAsync();
+            await using var slowWrite = await slowConnection.BeginTransactionAsync();
+            await InsertAsync(slowConnection, slowWrite, slow);
+            var later = new List<LeadScored>();
+            var passing = System.Diagnostics.Stopwatch.StartNew();
+            while (passing.Elapsed < TimeSpan.FromSeconds(2))
+            {
+                var next = Scored($"later-{later.Count}");
+                later.Add(next);
+                await using (var connection = await database.OpenAsync()) await InsertAsync(connection, null, next);
+                await relay.PublishPendingAsync(CancellationToken.None);
+                await Task.Delay(20);
+            }
+            await slowWrite.CommitAsync();
+
+            await Eventually.Until(async () =>
+            {
+                await relay.PublishPendingAsync(CancellationToken.None);
+                return seen.ContainsKey(slow.EventId) && later.All(m => seen.ContainsKey(m.EventId));
+            }, done => done, TimeSpan.FromSeconds(60), "the slow writer's message and every later one published");
+            Assert.Equal(0, await database.CountAsync("SELECT COUNT(*) FROM outbox WHERE published_at IS NULL"));
+        }
+        finally
+        {
+            await bus.StopAsync();
+        }
+    }
+
+    private static LeadScored Scored(string leadId) => new()
+    {
+        EventId = Guid.NewGuid(), LeadId = leadId, OccurredAt = Now, Score = 10, Behaviour = 10, Fit = 0, DefinitionVersion = "test", Explanation = [],
+    };
+
+    private static Task<int> InsertAsync(System.Data.Common.DbConnection connection, System.Data.Common.DbTransaction? transaction, LeadScored message) =>
+        connection.ExecuteAsync("INSERT INTO outbox (message_id, type, payload, created_at) VALUES (@id, 'LeadScored', @payload, @at)",
+            new { id = message.EventId, payload = EventJson.Write(message), at = Now.UtcDateTime }, transaction);
 
     [SkippableFact]
     public async Task Should_claim_each_of_10000_due_steps_exactly_once_across_8_claimers()

@@ -340,6 +340,23 @@ public abstract class StorageSuite(DatabaseProvider provider)
     }
 
     [SkippableFact]
+    public async Task Should_claim_only_the_outbox_rows_above_the_id_the_relay_asks_from()
+    {
+        var store = Store(TestDatabase.Create(Provider));
+        await Apply(store, Captured("lead-f1"));
+        await Apply(store, Captured("lead-f2"));
+        var pending = await store.ReadOutboxAsync(100);
+        var floor = pending[pending.Count / 2].Id;
+
+        var above = await store.ClaimOutboxAsync("relay-a", 100, Now, TimeSpan.FromMinutes(2), after: floor);
+        var rest = await store.ClaimOutboxAsync("relay-a", 100, Now, TimeSpan.FromMinutes(2));
+
+        Assert.True(pending.Count >= 4, $"{pending.Count} outbox rows");
+        Assert.Equal(pending.Where(m => m.Id > floor).Select(m => m.Id), above.Select(m => m.Id));
+        Assert.Equal(pending.Where(m => m.Id <= floor).Select(m => m.Id), rest.Select(m => m.Id));
+    }
+
+    [SkippableFact]
     public async Task Should_hand_the_rows_of_a_relay_that_died_to_another_when_its_lease_ends()
     {
         var store = Store(TestDatabase.Create(Provider));

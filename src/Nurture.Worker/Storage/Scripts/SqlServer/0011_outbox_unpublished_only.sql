@@ -1,0 +1,5 @@
+-- The relay looks only at unpublished rows, from where its last rounds left off: an index of those rows alone, so a
+-- mark leaves it (instead of adding an entry) and a claim's cost does not grow with what was published before.
+DROP INDEX ix_outbox_unpublished ON outbox;
+GO
+CREATE INDEX ix_outbox_unpublished ON outbox (id) WHERE published_at IS NULL;
