@@ -66,7 +66,7 @@ public sealed partial class LeadStore(Database database, Microsoft.Extensions.Op
     {
         await using var connection = await Database.OpenAsync(cancel);
         await using var transaction = await connection.BeginTransactionAsync(cancel);
-        if (Database.Dialect.WithoutWaitingForDisk is { } relaxed) await connection.ExecuteAsync(new CommandDefinition(relaxed, transaction: transaction, cancellationToken: cancel));
+        if (Database.Dialect.RelayBookkeeping is { } bookkeeping) await connection.ExecuteAsync(new CommandDefinition(bookkeeping, transaction: transaction, cancellationToken: cancel));
         var rows = await connection.QueryAsync<OutboxRow>(new CommandDefinition(Database.Dialect.ClaimOutbox,
             new { Claimer = claimer, Max = max, Now = now, Until = now + lease, After = after }, transaction, cancellationToken: cancel));
         await transaction.CommitAsync(cancel);
@@ -78,7 +78,7 @@ public sealed partial class LeadStore(Database database, Microsoft.Extensions.Op
     {
         await using var connection = await Database.OpenAsync(cancel);
         await using var transaction = await connection.BeginTransactionAsync(cancel);
-        if (Database.Dialect.WithoutWaitingForDisk is { } relaxed) await connection.ExecuteAsync(new CommandDefinition(relaxed, transaction: transaction, cancellationToken: cancel));
+        if (Database.Dialect.RelayBookkeeping is { } bookkeeping) await connection.ExecuteAsync(new CommandDefinition(bookkeeping, transaction: transaction, cancellationToken: cancel));
         var marked = 0;
         foreach (var chunk in ids.Chunk(1000))
         {

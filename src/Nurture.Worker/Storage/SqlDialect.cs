@@ -188,13 +188,19 @@ public sealed class SqlDialect
 
     /// <summary>
     /// What the send rules need for the claimed steps @ids, in one read: each step's lead (its state) and that lead's
-    /// sends since @since, one row per send (or one row with no send).
+    /// sends since @since, one row per send (or one row with no send). Each lead's sends are looked up by the lead
+    /// (ix_nurture_steps_sent); a join of all recent sends filtered afterwards read every one of them for each step.
     /// </summary>
     public string DueStepContext => $"""
         SELECT s.id AS step_id, l.state, r.sent_at
         FROM nurture_steps s
         LEFT JOIN leads l ON l.lead_id = s.lead_id
-        LEFT JOIN nurture_steps r ON r.lead_id = s.lead_id AND r.status = 'sent' AND r.sent_at > @since
+        {Provider switch
+        {
+            DatabaseProvider.PostgreSql => "LEFT JOIN LATERAL (SELECT sent_at FROM nurture_steps WHERE lead_id = s.lead_id AND status = 'sent' AND sent_at > @since) AS r ON TRUE",
+            DatabaseProvider.SqlServer => "OUTER APPLY (SELECT sent_at FROM nurture_steps WHERE lead_id = s.lead_id AND status = 'sent' AND sent_at > @since) AS r",
+            _ => "LEFT JOIN nurture_steps r ON r.lead_id = s.lead_id AND r.status = 'sent' AND r.sent_at > @since",
+        }}
         WHERE s.id {InList("ids")}
         """;
 
@@ -208,22 +214,33 @@ public sealed class SqlDialect
     /// </summary>
     public string RecordStepSent => Provider switch
     {
+        // One statement, run as one implicit transaction; its parts all see the step as it was before it. The step is read
+        // by its id alone, so the primary key finds it: a plan that looked for it among the sent steps (the status index)
+        // read every sent step for each email.
         DatabaseProvider.PostgreSql => """
-            INSERT INTO nurture_steps (lead_id, track, enrolment, step, template, due_at, status, attempts)
-            SELECT @LeadId, @NextTrack, @Enrolment, @NextStep, @NextTemplate, @NextDueAt, 'pending', 0
-            WHERE @HasNext = 1 AND EXISTS (SELECT 1 FROM nurture_steps WHERE id = @Id AND claimed_by = @Claimer AND status = 'claimed')
-            ON CONFLICT (lead_id, track, enrolment, step) DO NOTHING;
-            INSERT INTO outbox (message_id, type, payload, created_at)
-            SELECT @NextEventId, 'NurtureEmailScheduled', @NextPayload, @At
-            WHERE @HasNext = 1 AND EXISTS (SELECT 1 FROM nurture_steps WHERE id = @Id AND claimed_by = @Claimer AND status = 'claimed')
-            ON CONFLICT (message_id) DO NOTHING;
-            INSERT INTO outbox (message_id, type, payload, created_at)
-            SELECT @SentEventId, 'NurtureEmailSent', @SentPayload, @At
-            WHERE EXISTS (SELECT 1 FROM nurture_steps WHERE id = @Id AND claimed_by = @Claimer AND status IN ('claimed', 'cancelled'))
-            ON CONFLICT (message_id) DO NOTHING;
-            UPDATE nurture_steps SET status = 'sent', message_id = @MessageId, sent_at = @At, claim_until = NULL
-            WHERE id = @Id AND claimed_by = @Claimer AND status IN ('claimed', 'cancelled');
-            SELECT COUNT(*) FROM nurture_steps WHERE id = @Id AND claimed_by = @Claimer AND status = 'sent' AND message_id = @MessageId;
+            WITH current AS (
+                SELECT id, status, claimed_by, message_id FROM nurture_steps WHERE id = @Id FOR UPDATE),
+            step AS (
+                SELECT id, status FROM current WHERE claimed_by = @Claimer AND status IN ('claimed', 'cancelled')),
+            marked AS (
+                UPDATE nurture_steps SET status = 'sent', message_id = @MessageId, sent_at = @At, claim_until = NULL
+                WHERE id = @Id AND EXISTS (SELECT 1 FROM step)),
+            next_step AS (
+                INSERT INTO nurture_steps (lead_id, track, enrolment, step, template, due_at, status, attempts)
+                SELECT @LeadId, @NextTrack, @Enrolment, @NextStep, @NextTemplate, @NextDueAt, 'pending', 0 FROM step
+                WHERE @HasNext = 1 AND step.status = 'claimed'
+                ON CONFLICT (lead_id, track, enrolment, step) DO NOTHING),
+            scheduled AS (
+                INSERT INTO outbox (message_id, type, payload, created_at)
+                SELECT @NextEventId, 'NurtureEmailScheduled', @NextPayload, @At FROM step
+                WHERE @HasNext = 1 AND step.status = 'claimed'
+                ON CONFLICT (message_id) DO NOTHING),
+            sent AS (
+                INSERT INTO outbox (message_id, type, payload, created_at)
+                SELECT @SentEventId, 'NurtureEmailSent', @SentPayload, @At FROM step
+                ON CONFLICT (message_id) DO NOTHING)
+            SELECT COUNT(*) FROM current
+            WHERE claimed_by = @Claimer AND (status IN ('claimed', 'cancelled') OR status = 'sent' AND message_id = @MessageId)
             """,
         DatabaseProvider.SqlServer => """
             INSERT INTO nurture_steps (lead_id, track, enrolment, step, template, due_at, status, attempts)
@@ -307,11 +324,14 @@ public sealed class SqlDialect
     };
 
     /// <summary>
-    /// For the relay's own bookkeeping (claims and marks): a commit that does not wait for the disk. Losing one in a crash
-    /// only publishes a message again under its same id, which at-least-once delivery allows; the events' own commits
-    /// still wait. PostgreSQL only.
+    /// For the relay's own bookkeeping (claims and marks): a commit that does not wait for the disk, and plans for the
+    /// outbox as it is now. Losing a commit in a crash only publishes a message again under its same id, which
+    /// at-least-once delivery allows; the events' own commits still wait. A plan kept from when the outbox was small
+    /// scanned all of it for every mark. PostgreSQL only.
     /// </summary>
-    public string? WithoutWaitingForDisk => Provider == DatabaseProvider.PostgreSql ? "SET LOCAL synchronous_commit = off" : null;
+    public string? RelayBookkeeping => Provider == DatabaseProvider.PostgreSql
+        ? "SET LOCAL synchronous_commit = off; SET LOCAL plan_cache_mode = force_custom_plan"
+        : null;
 
     /// <summary>Marks claimed outbox rows published, only while the claim is still this relay's.</summary>
     public string MarkPublished => $"UPDATE outbox SET published_at = @at, claim_until = NULL WHERE {In("id")} AND claimed_by = @claimer";

@@ -357,6 +357,32 @@ public abstract class StorageSuite(DatabaseProvider provider)
     }
 
     [SkippableFact]
+    public async Task Should_record_a_sent_email_once_for_its_claimer_with_the_next_step_and_nothing_after_a_cancelled_one()
+    {
+        var database = TestDatabase.Create(Provider);
+        var store = Store(database);
+        await Apply(store, Captured("send-1"), Captured("send-2"));
+        var claimed = await store.ClaimDueAsync("w", Now.AddDays(30), TimeSpan.FromMinutes(5), 10);
+        var first = claimed.Single(s => s.LeadId == "send-1");
+        var second = claimed.Single(s => s.LeadId == "send-2");
+        var scheduledBefore = await database.CountAsync("SELECT COUNT(*) FROM outbox WHERE type = 'NurtureEmailScheduled'");
+        StepDue Next(ClaimedStep step) => new(step.Track, step.Step + 1, "next-template", Now.AddDays(3));
+
+        Assert.False(await store.RecordSentAsync(first, "another-worker", "<1@nurture>", Now, Next(first)), "not its claim");
+        Assert.True(await store.RecordSentAsync(first, "w", "<1@nurture>", Now, Next(first)));
+        Assert.True(await store.RecordSentAsync(first, "w", "<1@nurture>", Now, Next(first)), "recorded again after an answer that got lost");
+        await store.EndNurtureAsync("send-2", "goal reached"); // while its email was on the way
+        Assert.True(await store.RecordSentAsync(second, "w", "<2@nurture>", Now, Next(second)));
+
+        Assert.Equal(1, await database.CountAsync("SELECT COUNT(*) FROM nurture_steps WHERE lead_id = 'send-1' AND status = 'sent' AND message_id = '<1@nurture>'"));
+        Assert.Equal(1, await database.CountAsync("SELECT COUNT(*) FROM nurture_steps WHERE lead_id = 'send-1' AND status = 'pending' AND template = 'next-template'"));
+        Assert.Equal(1, await database.CountAsync("SELECT COUNT(*) FROM nurture_steps WHERE lead_id = 'send-2' AND status = 'sent' AND message_id = '<2@nurture>'"));
+        Assert.Equal(0, await database.CountAsync("SELECT COUNT(*) FROM nurture_steps WHERE lead_id = 'send-2' AND status <> 'sent'"));
+        Assert.Equal(2, await database.CountAsync("SELECT COUNT(*) FROM outbox WHERE type = 'NurtureEmailSent'"));
+        Assert.Equal(scheduledBefore + 1, await database.CountAsync("SELECT COUNT(*) FROM outbox WHERE type = 'NurtureEmailScheduled'"));
+    }
+
+    [SkippableFact]
     public async Task Should_hand_the_rows_of_a_relay_that_died_to_another_when_its_lease_ends()
     {
         var store = Store(TestDatabase.Create(Provider));
