@@ -301,10 +301,11 @@ public static class PipelineBenchmark
         Console.WriteLine($"  with warm-up    {latency.All}");
         Console.WriteLine($"  publish→received_at (the worker's clock as it took each event, before its commit), after warm-up: {latency.Received}");
         Console.WriteLine($"  the worker stored the events after warm-up at {latency.KeptUp:N0} events/s (published at {rate:N0}/s); {latency.Troubles}");
+        Console.WriteLine($"  {latency.Tail}");
         Console.WriteLine($"machine after: load average {PipelineServers.LoadAverage()}");
     }
 
-    private static async Task<(Percentiles After, Percentiles All, Percentiles Received, double KeptUp, string Troubles)> LatencyAsync(BenchBroker broker, string dll, List<NurtureMessage> events, int warmup, int rate)
+    private static async Task<(Percentiles After, Percentiles All, Percentiles Received, double KeptUp, string Troubles, string Tail)> LatencyAsync(BenchBroker broker, string dll, List<NurtureMessage> events, int warmup, int rate)
     {
         await using var database = await BenchDatabase.CreateAsync("latency");
         var queue = broker.Own($"nurture-bench-{PipelineServers.RunId}-latency");
@@ -381,7 +382,12 @@ public static class PipelineBenchmark
         // Below the publishing rate means a backlog grew: the latency then measures the queue, not the path.
         var measured = stored.Skip(warmup).Where(t => t != 0).ToList();
         var keptUp = measured.Count == 0 ? 0 : measured.Count / Stopwatch.GetElapsedTime(published[warmup], measured.Max()).TotalSeconds;
+        // Where the tail comes from: a few slow seconds (a stall) or slow events spread over the whole run.
+        var seconds = latencies.Where(l => l.i >= warmup).GroupBy(l => (l.i - warmup) / rate).Select(g => (Second: g.Key, Max: g.Max(l => l.ms))).ToList();
+        var slow = seconds.Where(s => s.Max > 100).OrderByDescending(s => s.Max).ToList();
+        var tail = $"seconds (by publish time after warm-up) with an event over 100 ms: {slow.Count} of {seconds.Count}"
+            + (slow.Count == 0 ? "" : "; the slowest: " + string.Join(", ", slow.Take(3).Select(s => $"second {s.Second} ({s.Max:N0} ms)")));
         return (Percentiles.Of(latencies.Where(l => l.i >= warmup).Select(l => l.ms)), Percentiles.Of(latencies.Select(l => l.ms)),
-            Percentiles.Of(received), keptUp, await Troubles(broker, database, queue));
+            Percentiles.Of(received), keptUp, await Troubles(broker, database, queue), tail);
     }
 }
