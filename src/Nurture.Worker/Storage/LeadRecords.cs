@@ -215,13 +215,14 @@ public sealed class LeadTransaction(DbConnection connection, DbTransaction trans
 
     /// <summary>
     /// Each lead updated only at the version it was read at; fewer rows than leads means another writer got there first.
-    /// A statement per lead where statements travel together, else as many as fit in one command.
+    /// One statement on PostgreSQL; elsewhere a statement per lead, as many as fit in one command.
     /// </summary>
-    private List<(int Statement, int Expected)> UpdateLeads(RoundTrip writes, IReadOnlyList<LeadWrite> leads)
+    private List<(int Statement, int Expected)> UpdateLeads(RoundTrip writes, List<LeadWrite> leads)
     {
+        if (dialect.Provider == DatabaseProvider.PostgreSql) return leads.Count == 0 ? [] : [(UpdateLeadsFromArrays(writes, leads), leads.Count)];
         var perLead = LeadColumns.Length + 1;
         var statements = new List<(int, int)>();
-        foreach (var chunk in leads.Chunk(writes.Together ? 1 : MaxParameters / perLead))
+        foreach (var chunk in leads.Chunk(MaxParameters / perLead))
         {
             var sql = new StringBuilder();
             var parameters = new List<KeyValuePair<string, object?>>(chunk.Length * perLead);
@@ -238,9 +239,47 @@ public sealed class LeadTransaction(DbConnection connection, DbTransaction trans
                 parameters.Add(new($"p{parameters.Count}", lead.Lead.Id));
                 parameters.Add(new($"p{parameters.Count}", lead.ReadVersion));
             }
-            statements.Add((writes.Add(writes.Together ? sql.ToString().TrimEnd(';', '\n') : sql.ToString(), parameters), chunk.Length));
+            statements.Add((writes.Add(sql.ToString(), parameters), chunk.Length));
         }
         return statements;
+    }
+
+    /// <summary>PostgreSQL's type of each of <see cref="LeadColumns"/>, for the arrays of <see cref="UpdateLeadsFromArrays"/>.</summary>
+    private static readonly string[] LeadColumnTypes =
+    [
+        "varchar", "text", "text", "float8", "float8", "text", "text", "text", "text", "text", "text",
+        "timestamptz", "timestamptz", "timestamptz", "int4", "numeric", "text", "int4", "timestamptz",
+    ];
+
+    /// <summary>
+    /// PostgreSQL: the batch's leads in one statement, a column an array (a statement per lead cost the worker and the
+    /// server a command and 21 parameters each, 39,000 of them in a drain of 50,000 events).
+    /// </summary>
+    private int UpdateLeadsFromArrays(RoundTrip writes, List<LeadWrite> leads)
+    {
+        var rows = leads.Select(LeadValues).ToList();
+        var parameters = new List<KeyValuePair<string, object?>>(LeadColumns.Length + 1);
+        for (var c = 0; c < LeadColumns.Length; c++)
+        {
+            var column = c;
+            object array = LeadColumnTypes[c] switch
+            {
+                "float8" => rows.Select(r => (double)r[column]!).ToArray(),
+                "int4" => rows.Select(r => (int)r[column]!).ToArray(),
+                "numeric" => rows.Select(r => (decimal)r[column]!).ToArray(),
+                // timestamptz takes UTC only.
+                "timestamptz" => rows.Select(r => r[column] is DateTimeOffset at ? at.UtcDateTime : (DateTime?)null).ToArray(),
+                _ => rows.Select(r => (string?)r[column]).ToArray(),
+            };
+            parameters.Add(new($"c{c}", array));
+        }
+        parameters.Add(new("read", leads.Select(l => l.ReadVersion!.Value).ToArray()));
+        var sql = $"""
+            UPDATE leads AS l SET {string.Join(", ", LeadColumns.Skip(1).Select(c => $"{c} = v.{c}"))}
+            FROM unnest({string.Join(", ", LeadColumnTypes.Select((t, c) => $"@c{c}::{t}[]"))}, @read::int4[]) AS v({string.Join(", ", LeadColumns)}, read_version)
+            WHERE l.lead_id = v.lead_id AND l.version = v.read_version
+            """;
+        return writes.Add(sql, parameters);
     }
 
     /// <summary>Multi-row INSERT; with <paramref name="key"/> a row whose key is stored already is left as it is.</summary>

@@ -156,6 +156,23 @@ public class When_workers_race_on_PostgreSQL
     }
 
     [SkippableFact]
+    public async Task Should_refuse_to_overwrite_a_lead_another_writer_changed_since_the_batch_read_it()
+    {
+        var database = TestDatabase.Create(DatabaseProvider.PostgreSql);
+        await database.ApplyAsync(_definition, Now, Did("lead-v", ActivityType.WhitepaperDownloaded, 0), Did("lead-w", ActivityType.WhitepaperDownloaded, 0));
+        await using var batch = await new LeadRecords(database).BeginAsync(Now, CancellationToken.None);
+        var (leads, _, _) = await batch.LoadAsync(["lead-v", "lead-w"], []);
+
+        // A writer that does not wait for the batch's locks changes one of the two leads in between.
+        await using (var other = await database.OpenAsync()) await other.ExecuteAsync("UPDATE leads SET version = version + 1 WHERE lead_id = 'lead-w'");
+        var changes = new LeadChanges();
+        foreach (var (id, stored) in leads) changes.Leads[id] = new LeadWrite(stored.Lead, 42, 0, stored.Version);
+
+        var conflict = await Assert.ThrowsAsync<LeadVersionConflictException>(() => batch.SaveAsync(changes));
+        Assert.Equal("1 of 2 leads changed since they were read.", conflict.Message);
+    }
+
+    [SkippableFact]
     public async Task Should_apply_the_same_event_delivered_to_two_workers_at_once_only_once()
     {
         var database = TestDatabase.Create(DatabaseProvider.PostgreSql);
