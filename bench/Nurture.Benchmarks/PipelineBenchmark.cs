@@ -243,7 +243,7 @@ public static class PipelineBenchmark
         var started = Stopwatch.GetTimestamp();
         await using var worker = WorkerProcess.Start(dll, arguments, environment, folder);
         long first = 0;
-        long stored = 0, ready = loaded;
+        var ready = loaded;
         while (Stopwatch.GetElapsedTime(started) < DrainLimit)
         {
             if (worker.HasExited) throw new InvalidOperationException($"The worker stopped with exit code {worker.ExitCode}:\n{worker.Output()}");
@@ -255,7 +255,7 @@ public static class PipelineBenchmark
             await Task.Delay(50);
         }
         var end = Stopwatch.GetTimestamp();
-        stored = await database.CountAsync("SELECT COUNT(*) FROM lead_events");
+        var stored = await database.CountAsync("SELECT COUNT(*) FROM lead_events");
         var cpu = worker.ProcessorTime;
         var detail = $", {Stopwatch.GetElapsedTime(started, first).TotalSeconds:N1} s from process start to the first taken, "
             + $"worker CPU {cpu.TotalMilliseconds / Math.Max(1, stored):N2} ms per event (start-up included), "

@@ -197,11 +197,16 @@ public sealed class LeadTransaction(DbConnection connection, DbTransaction trans
         await connection.DisposeAsync();
     }
 
-    private static readonly string[] LeadColumns =
+    /// <summary>The leads table's columns in the order of <see cref="LeadValues"/>, with their PostgreSQL types (for <see cref="UpdateLeadsFromArrays"/>).</summary>
+    private static readonly (string Name, string PostgresType)[] LeadTable =
     [
-        "lead_id", "stage", "furthest_stage", "score", "fit", "source", "definition_version", "email", "first_name", "last_name", "company",
-        "first_seen_at", "stage_entered_at", "first_mql_at", "deals_won", "revenue", "state", "version", "updated_at",
+        ("lead_id", "varchar"), ("stage", "text"), ("furthest_stage", "text"), ("score", "float8"), ("fit", "float8"), ("source", "text"),
+        ("definition_version", "text"), ("email", "text"), ("first_name", "text"), ("last_name", "text"), ("company", "text"),
+        ("first_seen_at", "timestamptz"), ("stage_entered_at", "timestamptz"), ("first_mql_at", "timestamptz"), ("deals_won", "int4"),
+        ("revenue", "numeric"), ("state", "text"), ("version", "int4"), ("updated_at", "timestamptz"),
     ];
+
+    private static readonly string[] LeadColumns = [.. LeadTable.Select(c => c.Name)];
 
     private object?[] LeadValues(LeadWrite w)
     {
@@ -244,13 +249,6 @@ public sealed class LeadTransaction(DbConnection connection, DbTransaction trans
         return statements;
     }
 
-    /// <summary>PostgreSQL's type of each of <see cref="LeadColumns"/>, for the arrays of <see cref="UpdateLeadsFromArrays"/>.</summary>
-    private static readonly string[] LeadColumnTypes =
-    [
-        "varchar", "text", "text", "float8", "float8", "text", "text", "text", "text", "text", "text",
-        "timestamptz", "timestamptz", "timestamptz", "int4", "numeric", "text", "int4", "timestamptz",
-    ];
-
     /// <summary>
     /// PostgreSQL: the batch's leads in one statement, a column an array (a statement per lead cost the worker and the
     /// server a command and 21 parameters each, 39,000 of them in a drain of 50,000 events).
@@ -262,7 +260,7 @@ public sealed class LeadTransaction(DbConnection connection, DbTransaction trans
         for (var c = 0; c < LeadColumns.Length; c++)
         {
             var column = c;
-            object array = LeadColumnTypes[c] switch
+            object array = LeadTable[c].PostgresType switch
             {
                 "float8" => rows.Select(r => (double)r[column]!).ToArray(),
                 "int4" => rows.Select(r => (int)r[column]!).ToArray(),
@@ -276,7 +274,7 @@ public sealed class LeadTransaction(DbConnection connection, DbTransaction trans
         parameters.Add(new("read", leads.Select(l => l.ReadVersion!.Value).ToArray()));
         var sql = $"""
             UPDATE leads AS l SET {string.Join(", ", LeadColumns.Skip(1).Select(c => $"{c} = v.{c}"))}
-            FROM unnest({string.Join(", ", LeadColumnTypes.Select((t, c) => $"@c{c}::{t}[]"))}, @read::int4[]) AS v({string.Join(", ", LeadColumns)}, read_version)
+            FROM unnest({string.Join(", ", LeadTable.Select((column, c) => $"@c{c}::{column.PostgresType}[]"))}, @read::int4[]) AS v({string.Join(", ", LeadColumns)}, read_version)
             WHERE l.lead_id = v.lead_id AND l.version = v.read_version
             """;
         return writes.Add(sql, parameters);

@@ -13,8 +13,8 @@ internal sealed class RoundTrip(DbConnection connection, DbTransaction transacti
 {
     private readonly List<(string Sql, List<KeyValuePair<string, object?>> Parameters)> _statements = [];
 
-    /// <summary>True where the statements travel together, so each may be small.</summary>
-    public bool Together => connection is NpgsqlConnection;
+    /// <summary>True where the statements travel together (an Npgsql batch).</summary>
+    private bool Together => connection is NpgsqlConnection;
 
     public int Count => _statements.Count;
 

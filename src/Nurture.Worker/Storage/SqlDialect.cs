@@ -76,7 +76,10 @@ public sealed class SqlDialect
     /// the next ANALYZE (16 ms a batch for the enrolments after 10,000 events). A SELECT (SET LOCAL's twin), so that it has a
     /// result like the reads it goes with. PostgreSQL only.
     /// </summary>
-    public string? PlanForTheTableAsItIs => Provider == DatabaseProvider.PostgreSql ? "SELECT set_config('plan_cache_mode', 'force_custom_plan', true)" : null;
+    public string? PlanForTheTableAsItIs => Provider == DatabaseProvider.PostgreSql ? PlanEachTime : null;
+
+    /// <summary>SET LOCAL plan_cache_mode = force_custom_plan, as a statement with a result.</summary>
+    private const string PlanEachTime = "SELECT set_config('plan_cache_mode', 'force_custom_plan', true)";
 
     /// <summary>A batch's stored leads; on SQL Server locked by key range until the batch commits.</summary>
     public string SelectLeads => Provider == DatabaseProvider.SqlServer
@@ -330,7 +333,7 @@ public sealed class SqlDialect
     /// scanned all of it for every mark. PostgreSQL only.
     /// </summary>
     public string? RelayBookkeeping => Provider == DatabaseProvider.PostgreSql
-        ? "SET LOCAL synchronous_commit = off; SET LOCAL plan_cache_mode = force_custom_plan"
+        ? "SET LOCAL synchronous_commit = off; " + PlanEachTime
         : null;
 
     /// <summary>Marks claimed outbox rows published, only while the claim is still this relay's.</summary>
