@@ -66,7 +66,7 @@ public sealed class When_the_worker_drains_through_faults(FaultRig rig, ITestOut
     }
 
     /// <summary>What an outage looked like from /health/ready.</summary>
-    private sealed record Outage(TimeSpan Length, double? FirstNotReady, int ReadyAnswersAfterThat, int Polls, double? BackToReady)
+    private sealed record Outage(TimeSpan Length, double? FirstNotReady, int ReadyAnswersAfterThat, int Polls, double? BackToReady, string Before, string WorkerLines)
     {
         public IEnumerable<string> Lines =>
         [
@@ -76,7 +76,8 @@ public sealed class When_the_worker_drains_through_faults(FaultRig rig, ITestOut
 
         public void AssertReadiness()
         {
-            Assert.True(FirstNotReady is not null and <= 15, $"/health/ready did not answer 503 within 15 s of the stop (first: {FirstNotReady})");
+            Assert.True(FirstNotReady is not null and <= 15,
+                $"/health/ready did not answer 503 within 15 s of the stop (first: {FirstNotReady}); before that (s: status): {Before}\nThe worker's last lines:\n{WorkerLines}");
             Assert.True(ReadyAnswersAfterThat == 0, $"/health/ready answered 200 {ReadyAnswersAfterThat} times while the server was stopped");
             Assert.True(BackToReady is not null, "/health/ready did not answer 200 again after the server came back");
         }
@@ -173,6 +174,7 @@ public sealed class When_the_worker_drains_through_faults(FaultRig rig, ITestOut
             await stop();
             var down = Stopwatch.StartNew();
             double? firstNotReady = null;
+            var before = new List<string>();
             var readyAfterThat = 0;
             var polls = 0;
             while (down.Elapsed < length)
@@ -182,6 +184,7 @@ public sealed class When_the_worker_drains_through_faults(FaultRig rig, ITestOut
                 if (firstNotReady is null)
                 {
                     if (status == 503) firstNotReady = down.Elapsed.TotalSeconds;
+                    else before.Add($"{down.Elapsed.TotalSeconds:N1}: {status}");
                 }
                 else
                 {
@@ -204,7 +207,7 @@ public sealed class When_the_worker_drains_through_faults(FaultRig rig, ITestOut
                 }
                 await Task.Delay(100);
             }
-            return new Outage(outage, firstNotReady, readyAfterThat, polls, backToReady);
+            return new Outage(outage, firstNotReady, readyAfterThat, polls, backToReady, string.Join(", ", before), Worker!.Output());
         }
 
         /// <summary>Waits until every event is stored and the queue is empty, then counts and compares with replay.</summary>

@@ -14,6 +14,11 @@ public static class Bus
         services.AddSingleton<IncomingEvents>();
         services.AddSingleton<OutboxRelay>();
         services.AddHostedService(sp => sp.GetRequiredService<OutboxRelay>());
+        if (settings.Transport == BusTransport.RabbitMq)
+        {
+            services.AddSingleton<BrokerHealthCheck>();
+            services.AddHealthChecks().AddCheck<BrokerHealthCheck>("broker", tags: ["ready"]);
+        }
         // Start-up finishes only once the queue, its bindings and the consumers are in place, or fails saying so.
         services.Configure<MassTransitHostOptions>(o =>
         {

@@ -167,6 +167,7 @@ public sealed class When_workers_consume_from_rabbitmq(Broker broker) : IClassFi
         var checks = ready.RootElement.GetProperty("checks");
         Assert.Equal("Healthy", checks.GetProperty("database").GetProperty("status").GetString());
         Assert.Equal("Healthy", checks.GetProperty("masstransit-bus").GetProperty("status").GetString());
+        Assert.Equal("Healthy", checks.GetProperty("broker").GetProperty("status").GetString());
         Assert.True((await http.GetAsync("/health/live")).IsSuccessStatusCode);
     }
 
