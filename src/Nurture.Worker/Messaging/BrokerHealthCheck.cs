@@ -13,15 +13,22 @@ public sealed class BrokerHealthCheck(BusSettings settings) : IHealthCheck, IAsy
     private readonly SemaphoreSlim _connecting = new(1, 1);
     private IConnection? _connection;
 
+    private string Where => $"RabbitMQ at {settings.RabbitMq.Host}:{(settings.RabbitMq.IsDefaultPort ? 5672 : settings.RabbitMq.Port)}";
+
     public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
-        var where = $"RabbitMQ at {settings.RabbitMq.Host}:{(settings.RabbitMq.IsDefaultPort ? 5672 : settings.RabbitMq.Port)}";
-        if (_connection is { } open)
-        {
-            // The client reconnects by itself (automatic recovery); until it has, the broker is not there.
-            return open.IsOpen ? HealthCheckResult.Healthy($"{where} answers") : HealthCheckResult.Unhealthy($"{where} does not answer: the connection is closed");
-        }
-        await _connecting.WaitAsync(cancellationToken);
+        var (answers, why) = await AskAsync(cancellationToken);
+        return answers ? HealthCheckResult.Healthy($"{Where} answers") : HealthCheckResult.Unhealthy($"{Where} does not answer: {why}");
+    }
+
+    /// <summary>Whether the broker answers now (the outbox relay asks before it publishes).</summary>
+    public async Task<bool> AnswersAsync(CancellationToken cancel) => (await AskAsync(cancel)).Answers;
+
+    private async Task<(bool Answers, string? Why)> AskAsync(CancellationToken cancel)
+    {
+        // The client reconnects by itself (automatic recovery); until it has, the broker is not there.
+        if (_connection is { } open) return open.IsOpen ? (true, null) : (false, "the connection is closed");
+        await _connecting.WaitAsync(cancel);
         try
         {
             _connection ??= await new ConnectionFactory
@@ -31,13 +38,13 @@ public sealed class BrokerHealthCheck(BusSettings settings) : IHealthCheck, IAsy
                 NetworkRecoveryInterval = TimeSpan.FromSeconds(1),
                 RequestedConnectionTimeout = TimeSpan.FromSeconds(2),
                 ClientProvidedName = "nurture-health",
-            }.CreateConnectionAsync(cancellationToken);
-            return HealthCheckResult.Healthy($"{where} answers");
+            }.CreateConnectionAsync(cancel);
+            return (true, null);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
-            // The message names the host and the failure, never the URI's password.
-            return HealthCheckResult.Unhealthy($"{where} does not answer: {e.GetType().Name}");
+            // The exception's type only: its message could quote the URI, password included.
+            return (false, e.GetType().Name);
         }
         finally
         {

@@ -36,6 +36,8 @@ public sealed record BusSettings
     public int OutboxBatchSize { get; init; } = 500;
     /// <summary>How often the outbox is looked at when nothing has nudged it.</summary>
     public int OutboxPollMs { get; init; } = 1000;
+    /// <summary>How long a round waits for the broker's confirms before its unconfirmed rows go back (and, while the broker answers, the bus restarts).</summary>
+    public int OutboxConfirmSeconds { get; init; } = 30;
 
     public static BusSettings Load(IConfiguration configuration)
     {
@@ -72,6 +74,7 @@ public sealed record BusSettings
             RetryMaxSeconds = section.WholeNumber("RetryMaxSeconds", defaults.RetryMaxSeconds, 1, 3_600),
             OutboxBatchSize = section.WholeNumber("OutboxBatchSize", defaults.OutboxBatchSize, 1, 10_000),
             OutboxPollMs = section.WholeNumber("OutboxPollMs", defaults.OutboxPollMs, 10, 600_000),
+            OutboxConfirmSeconds = section.WholeNumber("OutboxConfirmSeconds", defaults.OutboxConfirmSeconds, 1, 3_600),
         };
         if (settings.Prefetch < settings.BatchSize)
         {
