@@ -12,9 +12,9 @@ namespace Nurture.Worker.Email;
 /// Sends the nurture steps that are due, at the speed of the mail server. One query claims a batch under a lease (so
 /// several workers share the work and a dead one's claims come back) with the leads, their recent sends and their
 /// suppressions; the send rules (window in the lead's time zone, frequency cap, conditions, exit) are checked in memory;
-/// the emails go out over <see cref="NurtureMailer.Lanes"/> persistent connections at once, each rendered as its
-/// connection is free, and each recorded (sent, the next step scheduled) as soon as the server accepts it, before that
-/// connection sends another. So a crash sends at most one email per connection twice, with the same Message-ID.
+/// the emails go out over <see cref="NurtureMailer.Lanes"/> persistent connections at once, each rendered while its
+/// connection's last send is recorded, and each recorded (sent, the next step scheduled) as soon as the server accepts
+/// it, before that connection sends another. So a crash sends at most one email per connection twice, with the same Message-ID.
 /// While one batch goes out the next is claimed. When the server cannot be used the round stops and puts its steps back
 /// without spending their attempts; <see cref="WaitForServerAsync"/> probes until it answers.
 /// </summary>
@@ -131,28 +131,34 @@ public sealed partial class NurtureDispatch(
         }
     }
 
-    /// <summary>One connection: renders the next email, sends it, records what the server said, and only then takes another.</summary>
+    /// <summary>
+    /// One connection: renders the next email while the last one's send is recorded, waits for that record, sends, and
+    /// starts recording what the server said. So the connection never sends before its last send is recorded (a crash
+    /// sends at most one email per connection twice), and the rendering costs the connection no time.
+    /// </summary>
     private async Task LaneAsync(int lane, ChannelReader<Sending> queue, Round round, CancellationToken cancel)
     {
+        var recording = Task.CompletedTask;
         await foreach (var sending in queue.ReadAllAsync(CancellationToken.None))
         {
             var step = sending.Step;
             try
             {
-                if (round.Stopped || cancel.IsCancellationRequested)
-                {
-                    await PutBackAsync(step, round, CancellationToken.None);
-                    continue;
-                }
                 // A claim waiting this long could outlive its lease while sending, and another worker would send it too: put it back.
-                if (clock.GetUtcNow() - sending.ClaimedAt > Lease / 2)
+                if (!round.Stopped && !cancel.IsCancellationRequested && clock.GetUtcNow() - sending.ClaimedAt > Lease / 2)
                 {
                     await store.DeferAsync(step, Claimer, step.DueAt, "the round ran long; sent in the next one", CancellationToken.None);
                     continue;
                 }
-                var message = Compose(step, sending.Lead, clock.GetUtcNow());
+                var message = round.Stopped || cancel.IsCancellationRequested ? null : Compose(step, sending.Lead, clock.GetUtcNow());
+                await recording;
+                if (message is null || round.Stopped || cancel.IsCancellationRequested)
+                {
+                    await PutBackAsync(step, round, CancellationToken.None);
+                    continue;
+                }
                 var result = await mailer.SendAsync(lane, message, cancel);
-                await RecordAsync(step, sending.Lead, message, result, round);
+                recording = RecordAsync(step, sending.Lead, message, result, round);
             }
             catch (OperationCanceledException) when (cancel.IsCancellationRequested)
             {
@@ -160,11 +166,12 @@ public sealed partial class NurtureDispatch(
             }
             catch (Exception e)
             {
-                // Most likely the database: a send that cannot be recorded must not be followed by more sends.
+                // Most likely the database: a step that cannot be put back or deferred; its claim runs out instead.
                 LogCannotRecord(log, e, step.Id, step.LeadId);
                 round.Stop(e.Message, unavailable: false);
             }
         }
+        await recording;
     }
 
     /// <summary>Back to pending, due as before, without spending an attempt (the claim counted one).</summary>
@@ -190,7 +197,21 @@ public sealed partial class NurtureDispatch(
     private MimeMessage Compose(ClaimedStep step, Lead lead, DateTimeOffset now) =>
         composer.Compose(lead, step.Track, step.Step, step.Template, LeadStore.StepKey(step), now);
 
+    /// <summary>Records what the server said about one message; a record that fails stops the round (no send may follow an unrecorded one).</summary>
     private async Task RecordAsync(ClaimedStep step, Lead lead, MimeMessage message, SendResult result, Round round)
+    {
+        try
+        {
+            await RecordOrThrowAsync(step, lead, message, result, round);
+        }
+        catch (Exception e)
+        {
+            LogCannotRecord(log, e, step.Id, step.LeadId);
+            round.Stop(e.Message, unavailable: false);
+        }
+    }
+
+    private async Task RecordOrThrowAsync(ClaimedStep step, Lead lead, MimeMessage message, SendResult result, Round round)
     {
         // Recorded whatever happens to the round: the server has answered for this message.
         var cancel = CancellationToken.None;
