@@ -36,7 +36,7 @@ public sealed record BusSettings
     public int OutboxBatchSize { get; init; } = 500;
     /// <summary>How often the outbox is looked at when nothing has nudged it.</summary>
     public int OutboxPollMs { get; init; } = 1000;
-    /// <summary>How long a round waits for the broker's confirms before its unconfirmed rows go back (and, while the broker answers, the bus restarts).</summary>
+    /// <summary>How long an outbox round waits for the broker's confirms before its unconfirmed rows go back.</summary>
     public int OutboxConfirmSeconds { get; init; } = 30;
 
     public static BusSettings Load(IConfiguration configuration)

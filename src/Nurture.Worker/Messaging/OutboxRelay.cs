@@ -14,7 +14,7 @@ namespace Nurture.Worker.Messaging;
 /// transaction or lock is held while the broker is talked to. A crash in between publishes the rows again with the
 /// same ids once the lease runs out: at least once, never lost. The event handler wakes it after each commit.
 /// </summary>
-public sealed partial class OutboxRelay(LeadStore store, IBusControl bus, BusSettings settings, TimeProvider clock, NurtureMetrics metrics, OutboxSignal signal,
+public sealed partial class OutboxRelay(LeadStore store, IBus bus, BusSettings settings, TimeProvider clock, NurtureMetrics metrics, OutboxSignal signal,
     ILogger<OutboxRelay> log, BrokerHealthCheck? broker = null) : BackgroundService
 {
     private static readonly TimeSpan Lease = TimeSpan.FromMinutes(2);
@@ -64,13 +64,9 @@ public sealed partial class OutboxRelay(LeadStore store, IBusControl bus, BusSet
             var started = Stopwatch.GetTimestamp();
             try
             {
-                // While RabbitMQ is away nothing is claimed: a publish into a closed connection is one more to abandon.
+                // While RabbitMQ is away nothing is claimed: every publish in flight when it comes back may hang on the
+                // recovered connection, and every later one behind it (rabbitmq-dotnet-client #1930).
                 if (broker is null || await broker.AnswersAsync(stoppingToken)) published = await PublishPendingAsync(stoppingToken);
-            }
-            catch (TimeoutException e) when (broker is not null && !stoppingToken.IsCancellationRequested)
-            {
-                if (await broker.AnswersAsync(stoppingToken)) await RecycleBusAsync(e, stoppingToken);
-                else LogFailed(log, e, poll);
             }
             catch (Exception e) when (!stoppingToken.IsCancellationRequested)
             {
@@ -141,30 +137,6 @@ public sealed partial class OutboxRelay(LeadStore store, IBusControl bus, BusSet
         return claimed.Count;
     }
 
-    /// <summary>
-    /// A round's publishes got no confirm within <see cref="RoundTimeout"/> although the broker answers: publishes in
-    /// flight when RabbitMQ went away can hang for good on the recovered connection, and every later publish behind
-    /// them (rabbitmq-dotnet-client #1930, open on 7.2.2; the fault suite saw 5,000 messages stay unpublished for 3
-    /// minutes after a restart on a loaded machine). Stopping and starting the bus drops that connection and its
-    /// channels; the consumer's unacknowledged events come again and are taken as duplicates.
-    /// </summary>
-    private async Task RecycleBusAsync(TimeoutException e, CancellationToken stoppingToken)
-    {
-        LogRecycling(log, e, RoundTimeout.TotalSeconds);
-        try
-        {
-            using var stopping = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
-            stopping.CancelAfter(TimeSpan.FromSeconds(60));
-            await bus.StopAsync(stopping.Token);
-            await bus.StartAsync(stoppingToken);
-        }
-        catch (Exception failed) when (!stoppingToken.IsCancellationRequested)
-        {
-            // The next round finds out whether the bus publishes; if not, it comes here again.
-            LogFailed(log, failed, TimeSpan.Zero);
-        }
-    }
-
     /// <summary>The id this round looks above (the last id claimed <see cref="FloorLag"/> ago or more, or 0 for a sweep) and when it starts.</summary>
     private (long After, long At) Floor()
     {
@@ -184,9 +156,6 @@ public sealed partial class OutboxRelay(LeadStore store, IBusControl bus, BusSet
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Publishing the outbox failed; trying again in {Poll}")]
     private static partial void LogFailed(ILogger logger, Exception error, TimeSpan poll);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "The broker answers but a round's publishes were not all confirmed within {Seconds} s; restarting the bus")]
-    private static partial void LogRecycling(ILogger logger, Exception error, double seconds);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Outbox message {Id} ({Type}) cannot be read and is skipped: {Reason}")]
     private static partial void LogUnreadable(ILogger logger, Guid id, string type, string reason);
