@@ -220,11 +220,18 @@ public sealed class LeadTransaction(DbConnection connection, DbTransaction trans
 
     /// <summary>
     /// Each lead updated only at the version it was read at; fewer rows than leads means another writer got there first.
-    /// One statement on PostgreSQL; elsewhere a statement per lead, as many as fit in one command.
+    /// One statement on PostgreSQL; on SQLite one statement prepared once and run per lead; on SQL Server a statement per
+    /// lead, as many as fit in one command.
     /// </summary>
     private List<(int Statement, int Expected)> UpdateLeads(RoundTrip writes, List<LeadWrite> leads)
     {
-        if (dialect.Provider == DatabaseProvider.PostgreSql) return leads.Count == 0 ? [] : [(UpdateLeadsFromArrays(writes, leads), leads.Count)];
+        if (leads.Count == 0) return [];
+        if (dialect.Provider == DatabaseProvider.PostgreSql) return [(UpdateLeadsFromArrays(writes, leads), leads.Count)];
+        if (dialect.Provider == DatabaseProvider.Sqlite)
+        {
+            var update = $"UPDATE leads SET {string.Join(", ", LeadColumns.Skip(1).Select(c => $"{c} = @{c}"))} WHERE lead_id = @lead_id AND version = @read_version";
+            return [(writes.AddPerRow(update, [.. LeadColumns, "read_version"], leads.Select(l => (object?[])[.. LeadValues(l), l.ReadVersion])), leads.Count)];
+        }
         var perLead = LeadColumns.Length + 1;
         var statements = new List<(int, int)>();
         foreach (var chunk in leads.Chunk(MaxParameters / perLead))
@@ -283,6 +290,12 @@ public sealed class LeadTransaction(DbConnection connection, DbTransaction trans
     /// <summary>Multi-row INSERT; with <paramref name="key"/> a row whose key is stored already is left as it is.</summary>
     private void Insert(RoundTrip writes, string table, string[] columns, string[]? key, IEnumerable<object?[]> rows)
     {
+        if (dialect.Provider == DatabaseProvider.Sqlite)
+        {
+            var row = rows.ToList();
+            if (row.Count > 0) writes.AddPerRow(dialect.InsertRows(table, columns, ["(" + string.Join(", ", columns.Select(c => "@" + c)) + ")"], key), columns, row);
+            return;
+        }
         foreach (var chunk in rows.Chunk(MaxParameters / columns.Length))
         {
             var parameters = new List<KeyValuePair<string, object?>>(chunk.Length * columns.Length);
