@@ -30,7 +30,7 @@ static int Usage()
     Console.Error.WriteLine("""
         Nurture benchmarks (build with -c Release; see bench/README.md):
           batches [BenchmarkDotNet options]   StoreBatches: one transaction per event against batches of 20 and 100 (SQLite)
-          pipeline [--events 50000] [--warmup 600] [--seconds 20] [--rate R] [--latency-only] [--worker PATH]
+          pipeline [--events 50000] [--warmup 600] [--settle] [--seconds 20] [--rate R] [--latency-only] [--worker PATH]
                                               drain rates of a no-op consumer, a Dapper-insert consumer and the worker; publish→stored latency
           ingest [--events 20000] [--worker PATH]
                                               the `ingest` command against a plain batched insert, on PostgreSQL and SQLite
