@@ -144,17 +144,18 @@ public sealed partial class NurtureDispatch(
             var step = sending.Step;
             try
             {
-                // A claim waiting this long could outlive its lease while sending, and another worker would send it too: put it back.
-                if (!round.Stopped && !cancel.IsCancellationRequested && clock.GetUtcNow() - sending.ClaimedAt > Lease / 2)
-                {
-                    await store.DeferAsync(step, Claimer, step.DueAt, "the round ran long; sent in the next one", CancellationToken.None);
-                    continue;
-                }
                 var message = round.Stopped || cancel.IsCancellationRequested ? null : Compose(step, sending.Lead, clock.GetUtcNow());
                 await recording;
                 if (message is null || round.Stopped || cancel.IsCancellationRequested)
                 {
                     await PutBackAsync(step, round, CancellationToken.None);
+                    continue;
+                }
+                // A claim waiting this long (the last record too may have waited: a busy SQLite file waits up to 10 s) could
+                // outlive its lease while sending, and another worker would send it too: put it back.
+                if (clock.GetUtcNow() - sending.ClaimedAt > Lease / 2)
+                {
+                    await store.DeferAsync(step, Claimer, step.DueAt, "the round ran long; sent in the next one", CancellationToken.None);
                     continue;
                 }
                 var result = await mailer.SendAsync(lane, message, cancel);
@@ -287,7 +288,7 @@ public sealed partial class NurtureDispatch(
         public void Stop(string reason, bool unavailable)
         {
             _reason ??= reason;
-            Unavailable |= unavailable;
+            if (unavailable) Unavailable = true;
         }
     }
 }

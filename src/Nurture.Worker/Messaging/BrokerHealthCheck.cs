@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using RabbitMQ.Client;
 
@@ -10,10 +11,21 @@ namespace Nurture.Worker.Messaging;
 /// </summary>
 public sealed class BrokerHealthCheck(BusSettings settings) : IHealthCheck, IAsyncDisposable
 {
+    /// <summary>
+    /// A connection closed this long is given up and a new one made: automatic recovery does not start after some
+    /// closes (the broker refusing access, say), and a check that only waited would stay unhealthy until a restart.
+    /// </summary>
+    private static readonly TimeSpan GiveUpAfter = TimeSpan.FromSeconds(15);
+
+    // Never disposed: a check still running when the host stops would release a disposed semaphore.
     private readonly SemaphoreSlim _connecting = new(1, 1);
     private IConnection? _connection;
+    private long? _closedSince;
+    private bool _disposed;
 
-    private string Where => $"RabbitMQ at {settings.RabbitMq.Host}:{(settings.RabbitMq.IsDefaultPort ? 5672 : settings.RabbitMq.Port)}";
+    private bool Tls => settings.RabbitMq.Scheme is "amqps" or "rabbitmqs";
+
+    private string Where => $"RabbitMQ at {settings.RabbitMq.Host}:{(settings.RabbitMq.IsDefaultPort ? Tls ? 5671 : 5672 : settings.RabbitMq.Port)}";
 
     public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
@@ -26,14 +38,28 @@ public sealed class BrokerHealthCheck(BusSettings settings) : IHealthCheck, IAsy
 
     private async Task<(bool Answers, string? Why)> AskAsync(CancellationToken cancel)
     {
-        // The client reconnects by itself (automatic recovery); until it has, the broker is not there.
-        if (_connection is { } open) return open.IsOpen ? (true, null) : (false, "the connection is closed");
+        if (_connection is { IsOpen: true }) return (true, null);
         await _connecting.WaitAsync(cancel);
         try
         {
-            _connection ??= await new ConnectionFactory
+            if (_disposed) return (false, "the worker is stopping");
+            if (_connection is { } connection)
             {
-                Uri = settings.RabbitMq,
+                if (connection.IsOpen)
+                {
+                    _closedSince = null;
+                    return (true, null);
+                }
+                // The client reconnects by itself (automatic recovery); until it has, the broker is not there.
+                _closedSince ??= Stopwatch.GetTimestamp();
+                if (Stopwatch.GetElapsedTime(_closedSince.Value) < GiveUpAfter) return (false, "the connection is closed");
+                _connection = null;
+                _closedSince = null;
+                await connection.DisposeAsync();
+            }
+            _connection = await new ConnectionFactory
+            {
+                Uri = ForClient(settings.RabbitMq),
                 AutomaticRecoveryEnabled = true,
                 NetworkRecoveryInterval = TimeSpan.FromSeconds(1),
                 RequestedConnectionTimeout = TimeSpan.FromSeconds(2),
@@ -52,9 +78,23 @@ public sealed class BrokerHealthCheck(BusSettings settings) : IHealthCheck, IAsy
         }
     }
 
+    /// <summary>MassTransit also takes rabbitmq:// and rabbitmqs://; RabbitMQ's client only amqp:// and amqps://.</summary>
+    private Uri ForClient(Uri uri) => uri.Scheme is "rabbitmq" or "rabbitmqs"
+        ? new UriBuilder(uri) { Scheme = Tls ? "amqps" : "amqp", Port = uri.IsDefaultPort ? -1 : uri.Port }.Uri
+        : uri;
+
     public async ValueTask DisposeAsync()
     {
-        if (_connection is not null) await _connection.DisposeAsync();
-        _connecting.Dispose();
+        await _connecting.WaitAsync();
+        try
+        {
+            _disposed = true;
+            if (_connection is not null) await _connection.DisposeAsync();
+            _connection = null;
+        }
+        finally
+        {
+            _connecting.Release();
+        }
     }
 }
