@@ -14,7 +14,8 @@ namespace Nurture.Worker.Email;
 /// suppressions; the send rules (window in the lead's time zone, frequency cap, conditions, exit) are checked in memory;
 /// the emails go out over <see cref="NurtureMailer.Lanes"/> persistent connections at once, each rendered while its
 /// connection's last send is recorded, and each recorded (sent, the next step scheduled) as soon as the server accepts
-/// it, before that connection sends another. So a crash sends at most one email per connection twice, with the same Message-ID.
+/// it, before that connection sends another. So a crash sends at most one email per connection twice, with the same
+/// Message-ID.
 /// While one batch goes out the next is claimed. When the server cannot be used the round stops and puts its steps back
 /// without spending their attempts; <see cref="WaitForServerAsync"/> probes until it answers.
 /// </summary>

@@ -22,8 +22,8 @@ public sealed partial class OutboxRelay(LeadStore store, IBus bus, BusSettings s
     /// <summary>
     /// How long one round may wait for the broker's confirms (Nurture:Bus:OutboxConfirmSeconds). A publish caught by a
     /// broker restart can wait for ever on a confirm that never comes (seen in the fault suite: the outbox stopped for
-    /// good after RabbitMQ came back); the round gives up instead, its unconfirmed rows go back, and the next round publishes them on the new connection.
-    /// The round abandons those publishes and does not cancel them: the fault suite once saw every publish after the
+    /// good after RabbitMQ came back); the round gives up instead, its unconfirmed rows go back, and the next round
+    /// publishes them on the new connection. The round abandons those publishes and does not cancel them: the fault suite once saw every publish after the
     /// restart hang in the exchange declare on a loaded machine, after rounds had cancelled declares in flight, and an
     /// RPC cut short can leave a RabbitMQ channel out of step with its replies (rabbitmq-dotnet-client #1802). An
     /// abandoned publish ends on the client's own timeout instead.

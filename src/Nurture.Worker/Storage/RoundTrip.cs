@@ -11,9 +11,8 @@ namespace Nurture.Worker.Storage;
 /// </summary>
 internal sealed class RoundTrip(DbConnection connection, DbTransaction transaction, CancellationToken cancel)
 {
-    private readonly List<(string Sql, List<KeyValuePair<string, object?>> Parameters)> _statements = [];
-    /// <summary>Statements run once per row (<see cref="AddPerRow"/>), by index; their other entry in <see cref="_statements"/> holds no parameters.</summary>
-    private readonly Dictionary<int, List<DynamicParameters>> _perRow = [];
+    /// <summary>Each statement with its parameters, or, for one run once per row (<see cref="AddPerRow"/>), each row's.</summary>
+    private readonly List<(string Sql, List<KeyValuePair<string, object?>> Parameters, List<DynamicParameters>? Rows)> _statements = [];
 
     /// <summary>True where the statements travel together (an Npgsql batch).</summary>
     private bool Together => connection is NpgsqlConnection;
@@ -23,7 +22,7 @@ internal sealed class RoundTrip(DbConnection connection, DbTransaction transacti
     /// <summary>Adds a statement; returns its index, for its rows affected or its result.</summary>
     public int Add(string sql, List<KeyValuePair<string, object?>> parameters)
     {
-        _statements.Add((sql, parameters));
+        _statements.Add((sql, parameters, null));
         return _statements.Count - 1;
     }
 
@@ -37,15 +36,13 @@ internal sealed class RoundTrip(DbConnection connection, DbTransaction transacti
     /// </summary>
     public int AddPerRow(string sql, IReadOnlyList<string> names, IEnumerable<object?[]> rows)
     {
-        var each = rows.Select(values =>
+        _statements.Add((sql, [], rows.Select(values =>
         {
             var row = new DynamicParameters();
             for (var i = 0; i < names.Count; i++) row.Add(names[i], values[i]);
             return row;
-        }).ToList();
-        var index = Add(sql, []);
-        _perRow[index] = each;
-        return index;
+        }).ToList()));
+        return _statements.Count - 1;
     }
 
     /// <summary>Runs them all; returns the rows each affected.</summary>
@@ -64,13 +61,12 @@ internal sealed class RoundTrip(DbConnection connection, DbTransaction transacti
             for (var i = 0; i < affected.Length; i++)
             {
                 // Dapper runs a command given a list of parameter sets once per set, on one prepared statement.
-                affected[i] = _perRow.TryGetValue(i, out var rows)
-                    ? rows.Count == 0 ? 0 : await connection.ExecuteAsync(new CommandDefinition(_statements[i].Sql, rows, transaction, cancellationToken: cancel, flags: CommandFlags.NoCache))
+                affected[i] = _statements[i].Rows is { } rows
+                    ? await connection.ExecuteAsync(new CommandDefinition(_statements[i].Sql, rows, transaction, cancellationToken: cancel, flags: CommandFlags.NoCache))
                     : await connection.ExecuteAsync(Definition(i));
             }
         }
         _statements.Clear();
-        _perRow.Clear();
         return affected;
     }
 
@@ -106,7 +102,7 @@ internal sealed class RoundTrip(DbConnection connection, DbTransaction transacti
     {
         var batch = connection.CreateBatch();
         batch.Transaction = transaction;
-        foreach (var (sql, parameters) in _statements)
+        foreach (var (sql, parameters, _) in _statements)
         {
             var command = batch.CreateBatchCommand();
             command.CommandText = sql;
@@ -127,7 +123,7 @@ internal sealed class RoundTrip(DbConnection connection, DbTransaction transacti
 
     private CommandDefinition Definition(int i)
     {
-        var (sql, parameters) = _statements[i];
+        var (sql, parameters, _) = _statements[i];
         var dapper = new DynamicParameters();
         foreach (var (name, value) in parameters) dapper.Add(name, value);
         return new CommandDefinition(sql, dapper, transaction, cancellationToken: cancel, flags: CommandFlags.NoCache);

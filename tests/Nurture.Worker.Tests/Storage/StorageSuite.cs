@@ -57,6 +57,23 @@ public abstract class StorageSuite(DatabaseProvider provider)
     }
 
     [SkippableFact]
+    public async Task Should_write_each_lead_of_a_batch_only_at_the_version_it_was_read_at()
+    {
+        var database = TestDatabase.Create(Provider);
+        await Apply(Store(database), Captured("ver-1"), Captured("ver-2"), Captured("ver-3"));
+        await using var batch = await new LeadRecords(database).BeginAsync(Now, CancellationToken.None);
+        var (leads, _, _) = await batch.LoadAsync(["ver-1", "ver-2", "ver-3"], []);
+
+        // Each provider writes the batch's leads its own way (arrays, a statement run per row, a statement per lead);
+        // each must count a lead whose version no longer matches as not written.
+        var changes = new LeadChanges();
+        foreach (var (id, stored) in leads) changes.Leads[id] = new LeadWrite(stored.Lead, 42, 0, id == "ver-2" ? stored.Version + 1 : stored.Version);
+
+        var conflict = await Assert.ThrowsAsync<LeadVersionConflictException>(() => batch.SaveAsync(changes));
+        Assert.Equal("1 of 3 leads changed since they were read.", conflict.Message);
+    }
+
+    [SkippableFact]
     public async Task Should_decide_the_history_again_when_an_older_event_arrives_late()
     {
         var database = TestDatabase.Create(Provider);
