@@ -15,7 +15,7 @@ namespace Nurture.Worker.Email;
 /// the emails go out over <see cref="NurtureMailer.Lanes"/> persistent connections at once, each rendered while its
 /// connection's last send is recorded, and each recorded (sent, the next step scheduled) as soon as the server accepts
 /// it, before that connection sends another. So a crash sends at most one email per connection twice, with the same
-/// Message-ID.
+/// Message-ID. The connections' records are written together (<see cref="SendRecorder"/>).
 /// While one batch goes out the next is claimed. When the server cannot be used the round stops and puts its steps back
 /// without spending their attempts; <see cref="WaitForServerAsync"/> probes until it answers.
 /// </summary>
@@ -75,7 +75,7 @@ public sealed partial class NurtureDispatch(
 
     private async Task<Round> RoundAsync(int maxBatches, CancellationToken cancel)
     {
-        var round = new Round();
+        var round = new Round(new SendRecorder(store, Claimer));
         // Room for one batch: the next is claimed while this one goes out, so no connection waits for the database.
         var queue = Channel.CreateBounded<Sending>(new BoundedChannelOptions(Math.Max(settings.BatchSize, mailer.Lanes)) { SingleWriter = true });
         var lanes = Enumerable.Range(0, mailer.Lanes).Select(lane => Task.Run(() => LaneAsync(lane, queue.Reader, round, cancel), CancellationToken.None)).ToArray();
@@ -222,7 +222,7 @@ public sealed partial class NurtureDispatch(
         {
             case SendOutcome.Sent:
                 var next = NurturePlan.Next(lead, step.Track, step.Step, now, definition);
-                if (!await store.RecordSentAsync(step, Claimer, message.MessageId!, now, next, cancel)) LogClaimLost(log, step.Id, lead.Id);
+                if (!await round.Recorder.RecordAsync(new SentEmail(step, message.MessageId!, now, next))) LogClaimLost(log, step.Id, lead.Id);
                 metrics.EmailSent(step.Track);
                 if (next is not null) metrics.EmailScheduled(next.Track);
                 break;
@@ -272,12 +272,13 @@ public sealed partial class NurtureDispatch(
 
     private sealed record Sending(ClaimedStep Step, Lead Lead, DateTimeOffset ClaimedAt);
 
-    /// <summary>What the lanes of one round share: whether to stop, and why.</summary>
-    private sealed class Round
+    /// <summary>What the lanes of one round share: whether to stop, and why; and the recorder that writes their sends together.</summary>
+    private sealed class Round(SendRecorder recorder)
     {
         private volatile string? _reason;
         private int _putBack;
 
+        public SendRecorder Recorder { get; } = recorder;
         public int Claimed { get; set; }
         public int PutBack => _putBack;
         public bool Unavailable { get; private set; }

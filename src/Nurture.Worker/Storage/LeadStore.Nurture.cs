@@ -74,30 +74,51 @@ public sealed partial class LeadStore
     /// while the claim is still ours), the next step of the track scheduled (unless the lead left nurture meanwhile),
     /// NurtureEmailSent and NurtureEmailScheduled in the outbox. False when the claim was lost.
     /// </summary>
-    public async Task<bool> RecordSentAsync(ClaimedStep step, string claimer, string messageId, DateTimeOffset sentAt, StepDue? next, CancellationToken cancel = default)
+    public async Task<bool> RecordSentAsync(ClaimedStep step, string claimer, string messageId, DateTimeOffset sentAt, StepDue? next, CancellationToken cancel = default) =>
+        (await RecordSentAsync([new SentEmail(step, messageId, sentAt, next)], claimer, cancel))[0];
+
+    /// <summary>
+    /// Several sent steps recorded as <see cref="RecordSentAsync(ClaimedStep, string, string, DateTimeOffset, StepDue?, CancellationToken)"/>
+    /// records one, all in one transaction and one commit (on PostgreSQL also one round trip). For each, in order, false
+    /// when its claim was lost.
+    /// </summary>
+    public async Task<IReadOnlyList<bool>> RecordSentAsync(IReadOnlyList<SentEmail> sends, string claimer, CancellationToken cancel = default)
     {
-        var sent = new NurtureEmailSent
+        if (sends.Count == 0) return [];
+        var rows = sends.Select(s =>
         {
-            EventId = Lifecycle.DerivedId(StepKey(step), "sent"), LeadId = step.LeadId, OccurredAt = sentAt,
-            Track = step.Track, Step = step.Step, Template = step.Template, MessageId = messageId,
-        };
-        var scheduled = next is null ? null : new NurtureEmailScheduled
-        {
-            EventId = Lifecycle.DerivedId(StepKey(step), "scheduled-next"), LeadId = step.LeadId, OccurredAt = sentAt,
-            Track = next.Track, Step = next.Step, Template = next.Template, DueAt = next.DueAt,
-        };
+            var step = s.Step;
+            var sent = new NurtureEmailSent
+            {
+                EventId = Lifecycle.DerivedId(StepKey(step), "sent"), LeadId = step.LeadId, OccurredAt = s.SentAt,
+                Track = step.Track, Step = step.Step, Template = step.Template, MessageId = s.MessageId,
+            };
+            var scheduled = s.Next is not { } next ? null : new NurtureEmailScheduled
+            {
+                EventId = Lifecycle.DerivedId(StepKey(step), "scheduled-next"), LeadId = step.LeadId, OccurredAt = s.SentAt,
+                Track = next.Track, Step = next.Step, Template = next.Template, DueAt = next.DueAt,
+            };
+            return (s, sent, scheduled);
+        }).ToList();
         await using var connection = await Database.OpenAsync(cancel);
-        // PostgreSQL runs the statements of one command as one implicit transaction: one round trip. The others need a transaction.
+        // PostgreSQL: one Npgsql batch, one round trip, which runs as one implicit transaction. The others: a transaction.
         await using var transaction = Database.Provider == DatabaseProvider.PostgreSql ? null : await connection.BeginTransactionAsync(cancel);
-        var marked = await connection.ExecuteScalarAsync<long>(new CommandDefinition(Database.Dialect.RecordStepSent, new
+        var trip = new RoundTrip(connection, transaction, cancel);
+        foreach (var (s, sent, scheduled) in rows)
         {
-            step.Id, Claimer = claimer, MessageId = messageId, At = sentAt, step.LeadId, step.Enrolment,
-            HasNext = next is null ? 0 : 1, NextTrack = next?.Track, NextStep = next?.Step, NextTemplate = next?.Template, NextDueAt = next?.DueAt,
-            SentEventId = sent.EventId, SentPayload = EventJson.Write(sent),
-            NextEventId = scheduled?.EventId, NextPayload = scheduled is null ? null : EventJson.Write(scheduled),
-        }, transaction, cancellationToken: cancel));
+            trip.Add(Database.Dialect.RecordStepSent,
+            [
+                new("Id", s.Step.Id), new("Claimer", claimer), new("MessageId", s.MessageId), new("At", s.SentAt),
+                new("LeadId", s.Step.LeadId), new("Enrolment", s.Step.Enrolment), new("HasNext", s.Next is null ? 0 : 1),
+                new("NextTrack", s.Next?.Track), new("NextStep", s.Next?.Step), new("NextTemplate", s.Next?.Template), new("NextDueAt", s.Next?.DueAt),
+                new("SentEventId", sent.EventId), new("SentPayload", EventJson.Write(sent)),
+                new("NextEventId", scheduled?.EventId), new("NextPayload", scheduled is null ? null : EventJson.Write(scheduled)),
+            ]);
+        }
+        var marked = new bool[rows.Count];
+        await trip.ReadAsync((i, reader) => marked[i] = Convert.ToInt64(reader.GetValue(0), System.Globalization.CultureInfo.InvariantCulture) == 1);
         if (transaction is not null) await transaction.CommitAsync(cancel);
-        return marked == 1;
+        return marked;
     }
 
     /// <summary>A step whose condition does not hold: closed as skipped and the next one scheduled.</summary>
@@ -205,6 +226,9 @@ internal static class NurtureSql
 
 /// <summary>A step this worker holds until its lease ends.</summary>
 public sealed record ClaimedStep(long Id, string LeadId, string Track, int Enrolment, int Step, string Template, DateTimeOffset DueAt, int Attempts);
+
+/// <summary>A step the mail server accepted: the Message-ID it went out with, when, and the track's next step (null: none, or the lead leaves nurture).</summary>
+public sealed record SentEmail(ClaimedStep Step, string MessageId, DateTimeOffset SentAt, StepDue? Next);
 
 /// <summary>A claimed step with what the send rules need: its lead (null when the lead is gone), the lead's recent sends, and whether the address is suppressed.</summary>
 public sealed record DueStep(ClaimedStep Step, Lead? Lead, IReadOnlyList<DateTimeOffset> RecentSends, bool Suppressed);

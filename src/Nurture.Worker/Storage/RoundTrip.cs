@@ -7,9 +7,10 @@ namespace Nurture.Worker.Storage;
 /// <summary>
 /// Statements that go to the database together: in one round trip on PostgreSQL (an Npgsql batch), one after the other
 /// elsewhere (SQLite runs in the process; SQL Server keeps the statements it had). Parameters are named in the SQL
-/// (@p0, @ids…) and given as values; lists are arrays on PostgreSQL and expanded by Dapper elsewhere.
+/// (@p0, @ids…) and given as values; lists are arrays on PostgreSQL and expanded by Dapper elsewhere. Without a
+/// transaction, an Npgsql batch runs as one implicit transaction.
 /// </summary>
-internal sealed class RoundTrip(DbConnection connection, DbTransaction transaction, CancellationToken cancel)
+internal sealed class RoundTrip(DbConnection connection, DbTransaction? transaction, CancellationToken cancel)
 {
     /// <summary>Each statement with its parameters, or, for one run once per row (<see cref="AddPerRow"/>), each row's.</summary>
     private readonly List<(string Sql, List<KeyValuePair<string, object?>> Parameters, List<DynamicParameters>? Rows)> _statements = [];

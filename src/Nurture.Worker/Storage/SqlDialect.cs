@@ -193,6 +193,9 @@ public sealed class SqlDialect
     /// What the send rules need for the claimed steps @ids, in one read: each step's lead (its state) and that lead's
     /// sends since @since, one row per send (or one row with no send). Each lead's sends are looked up by the lead
     /// (ix_nurture_steps_sent); a join of all recent sends filtered afterwards read every one of them for each step.
+    /// On PostgreSQL, OFFSET 0 keeps the lateral read a per-lead lookup: pulled up into a join, a generic plan made while
+    /// few steps had been sent materialised every recent send of every lead and filtered them for each step (11 ms a
+    /// batch of 50 after 3,000 sends, growing with them).
     /// </summary>
     public string DueStepContext => $"""
         SELECT s.id AS step_id, l.state, r.sent_at
@@ -200,7 +203,7 @@ public sealed class SqlDialect
         LEFT JOIN leads l ON l.lead_id = s.lead_id
         {Provider switch
         {
-            DatabaseProvider.PostgreSql => "LEFT JOIN LATERAL (SELECT sent_at FROM nurture_steps WHERE lead_id = s.lead_id AND status = 'sent' AND sent_at > @since) AS r ON TRUE",
+            DatabaseProvider.PostgreSql => "LEFT JOIN LATERAL (SELECT sent_at FROM nurture_steps WHERE lead_id = s.lead_id AND status = 'sent' AND sent_at > @since OFFSET 0) AS r ON TRUE",
             DatabaseProvider.SqlServer => "OUTER APPLY (SELECT sent_at FROM nurture_steps WHERE lead_id = s.lead_id AND status = 'sent' AND sent_at > @since) AS r",
             _ => "LEFT JOIN nurture_steps r ON r.lead_id = s.lead_id AND r.status = 'sent' AND r.sent_at > @since",
         }}

@@ -400,6 +400,36 @@ public abstract class StorageSuite(DatabaseProvider provider)
     }
 
     [SkippableFact]
+    public async Task Should_record_a_group_of_sent_emails_in_one_call_each_with_its_own_answer()
+    {
+        var database = TestDatabase.Create(Provider);
+        var store = Store(database);
+        await Apply(store, Captured("group-1"), Captured("group-2"), Captured("group-3"));
+        var claimed = await store.ClaimDueAsync("w", Now.AddDays(30), TimeSpan.FromMinutes(5), 10);
+        var one = claimed.Single(s => s.LeadId == "group-1");
+        var two = claimed.Single(s => s.LeadId == "group-2");
+        var three = claimed.Single(s => s.LeadId == "group-3");
+        // Another worker took step two after this one's lease ran out.
+        await using (var connection = await database.OpenAsync())
+        {
+            Assert.Equal(1, await connection.ExecuteAsync("UPDATE nurture_steps SET claimed_by = 'other' WHERE id = @Id", new { two.Id }));
+        }
+        StepDue Next(ClaimedStep step) => new(step.Track, step.Step + 1, "next-template", Now.AddDays(3).ToOffset(TimeSpan.FromHours(1)));
+
+        var answers = await store.RecordSentAsync(
+            [new SentEmail(one, "<g1@nurture>", Now, Next(one)), new SentEmail(two, "<g2@nurture>", Now, Next(two)), new SentEmail(three, "<g3@nurture>", Now, null)], "w");
+        var again = await store.RecordSentAsync([new SentEmail(three, "<g3@nurture>", Now, null), new SentEmail(one, "<g1@nurture>", Now, Next(one))], "w");
+
+        Assert.Equal([true, false, true], answers);
+        Assert.Equal([true, true], again);
+        Assert.Equal(2, await database.CountAsync("SELECT COUNT(*) FROM nurture_steps WHERE lead_id IN ('group-1', 'group-3') AND status = 'sent' AND message_id IN ('<g1@nurture>', '<g3@nurture>')"));
+        Assert.Equal(0, await database.CountAsync("SELECT COUNT(*) FROM nurture_steps WHERE lead_id = 'group-2' AND status = 'sent'"));
+        Assert.Equal(1, await database.CountAsync("SELECT COUNT(*) FROM nurture_steps WHERE lead_id = 'group-1' AND status = 'pending' AND template = 'next-template'"));
+        Assert.Equal(0, await database.CountAsync("SELECT COUNT(*) FROM nurture_steps WHERE lead_id IN ('group-2', 'group-3') AND template = 'next-template'"));
+        Assert.Equal(2, await database.CountAsync("SELECT COUNT(*) FROM outbox WHERE type = 'NurtureEmailSent'"));
+    }
+
+    [SkippableFact]
     public async Task Should_hand_the_rows_of_a_relay_that_died_to_another_when_its_lease_ends()
     {
         var store = Store(TestDatabase.Create(Provider));
