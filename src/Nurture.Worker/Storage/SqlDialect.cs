@@ -195,7 +195,8 @@ public sealed class SqlDialect
     /// (ix_nurture_steps_sent); a join of all recent sends filtered afterwards read every one of them for each step.
     /// On PostgreSQL, OFFSET 0 keeps the lateral read a per-lead lookup: pulled up into a join, a generic plan made while
     /// few steps had been sent materialised every recent send of every lead and filtered them for each step (11 ms a
-    /// batch of 50 after 3,000 sends, growing with them).
+    /// batch of 50 after 3,000 sends, growing with them). The claim indexes hold only claimable steps (script 0013) so
+    /// that such a plan cannot read the sent steps through them either.
     /// </summary>
     public string DueStepContext => $"""
         SELECT s.id AS step_id, l.state, r.sent_at

@@ -92,6 +92,57 @@ public class When_the_dispatch_sends_at_the_speed_of_the_mail_server
         await job;
     }
 
+    [SkippableTheory]
+    [InlineData(DatabaseProvider.Sqlite)]
+    [InlineData(DatabaseProvider.PostgreSql)]
+    public async Task Should_never_hold_more_accepted_but_unrecorded_emails_than_connections_while_their_records_are_written_together(DatabaseProvider provider)
+    {
+        const int Leads = 24, Connections = 4;
+        await using var smtp = new PipeliningSmtpServer();
+        await using var rig = await Rig(smtp, provider, Connections);
+        await CaptureAsync(rig, "group", Leads);
+        var lags = new System.Collections.Concurrent.ConcurrentBag<(int Accepted, long Recorded)>();
+        smtp.BeforeAccepting = async n =>
+        {
+            // n - 1 emails accepted so far; each connection may have one of them not yet recorded, no more.
+            lags.Add((n - 1, await rig.Database.CountAsync("SELECT COUNT(*) FROM nurture_steps WHERE step = 0 AND status = 'sent'")));
+            return true;
+        };
+
+        await rig.Dispatch.DispatchAllDueAsync();
+
+        Assert.Equal(Leads, smtp.AcceptedCount);
+        Assert.All(smtp.Accepted.Values, n => Assert.Equal(1, n));
+        Assert.Equal(Leads, lags.Count);
+        Assert.All(lags, l => Assert.True(l.Accepted - l.Recorded <= Connections, $"{l.Accepted} accepted, {l.Recorded} recorded"));
+        Assert.Equal(Leads, await rig.Database.CountAsync("SELECT COUNT(*) FROM nurture_steps WHERE step = 0 AND status = 'sent'"));
+        Assert.Equal(Leads, await rig.Database.CountAsync("SELECT COUNT(*) FROM outbox WHERE type = 'NurtureEmailSent'"));
+    }
+
+    [SkippableFact]
+    public async Task Should_read_each_claimed_steps_recent_sends_by_its_lead_even_in_a_plan_made_before_anything_was_sent()
+    {
+        var database = TestDatabase.Create(DatabaseProvider.PostgreSql);
+        await using var connection = await database.OpenAsync();
+        // Statistics from before the first send, then 5,000 sends: the situation of a worker whose plan was made early.
+        await connection.ExecuteAsync("""
+            INSERT INTO nurture_steps (lead_id, track, enrolment, step, template, due_at, status, attempts)
+            SELECT 'lead-' || g, 'software', 1, 0, 'software-welcome', TIMESTAMPTZ '2026-03-02 08:00Z', 'pending', 0 FROM generate_series(1, 5000) AS g;
+            ANALYZE nurture_steps;
+            INSERT INTO nurture_steps (lead_id, track, enrolment, step, template, due_at, status, attempts, sent_at, message_id)
+            SELECT 'lead-' || g, 'software', 1, 1, 'software-next', TIMESTAMPTZ '2026-03-02 08:00Z', 'sent', 1, TIMESTAMPTZ '2026-03-02 07:00Z', '<' || g || '@nurture>'
+            FROM generate_series(1, 5000) AS g;
+            SET plan_cache_mode = force_generic_plan;
+            """);
+        var sql = database.Dialect.DueStepContext.Replace("@since", "$1", StringComparison.Ordinal).Replace("@ids", "$2", StringComparison.Ordinal);
+        await connection.ExecuteAsync($"PREPARE context (timestamptz, bigint[]) AS {sql}");
+        var plan = string.Join("\n", await connection.QueryAsync<string>("EXPLAIN EXECUTE context (TIMESTAMPTZ '2026-03-01 08:00Z', ARRAY[1, 2, 3]::bigint[])"));
+        await connection.ExecuteAsync("DEALLOCATE context; RESET plan_cache_mode");
+
+        Assert.Contains("Index Cond: ((lead_id = s.lead_id)", plan, StringComparison.Ordinal);
+        Assert.DoesNotContain("Materialize", plan, StringComparison.Ordinal);
+    }
+
     private static async Task RunJobEverySecondAsync(MailRig rig, CancellationToken stop)
     {
         var job = new Nurture.Worker.Scheduling.DispatchNurtureEmails(rig.Dispatch, Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions.GetRequiredService<Nurture.Worker.Storage.OutboxSignal>(rig.App.Services));

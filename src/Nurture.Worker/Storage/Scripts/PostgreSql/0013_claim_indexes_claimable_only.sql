@@ -1,0 +1,8 @@
+-- The claim indexes hold only what can be claimed: pending steps by due time and claimed ones by lease end. Sent and
+-- cancelled steps, most rows in time, leave them. And a read of a lead's recent sends can no longer take them for an
+-- index of sent steps: a plan made while no step had been sent read every sent step through (status, claim_until) for
+-- each claimed step, instead of the lead's few sends through ix_nurture_steps_sent.
+DROP INDEX ix_nurture_steps_due;
+CREATE INDEX ix_nurture_steps_due ON nurture_steps (due_at) WHERE status = 'pending';
+DROP INDEX ix_nurture_steps_lease;
+CREATE INDEX ix_nurture_steps_lease ON nurture_steps (claim_until) WHERE status = 'claimed';
