@@ -52,20 +52,40 @@ internal sealed class SendRecorder(LeadStore store, string claimer)
             group = _waiting;
             _waiting = [];
         }
+        // In step order, so two groups written at once lock their steps in the same order.
+        group.Sort((a, b) => a.Send.Step.Id.CompareTo(b.Send.Step.Id));
         try
         {
             var marked = await store.RecordSentAsync(group.Select(w => w.Send).ToList(), claimer, CancellationToken.None);
             for (var i = 0; i < group.Count; i++) group[i].Done.TrySetResult(marked[i]);
         }
+        catch (Exception) when (group.Count > 1)
+        {
+            // One send's trouble (a deadlock with an import cancelling steps, a row the database refuses) must not stop
+            // every connection of the group: each is tried alone. A record is safe to repeat.
+            foreach (var waiting in group) await RecordAloneAsync(waiting);
+        }
         catch (Exception e)
         {
-            foreach (var waiting in group) waiting.Done.TrySetException(e);
+            group[0].Done.TrySetException(e);
         }
         lock (_gate)
         {
             if (_waiting.Count > 0) return true;
             _writers--;
             return false;
+        }
+    }
+
+    private async Task RecordAloneAsync(Waiting waiting)
+    {
+        try
+        {
+            waiting.Done.TrySetResult((await store.RecordSentAsync([waiting.Send], claimer, CancellationToken.None))[0]);
+        }
+        catch (Exception e)
+        {
+            waiting.Done.TrySetException(e);
         }
     }
 

@@ -71,7 +71,11 @@ internal sealed class RoundTrip(DbConnection connection, DbTransaction? transact
         return affected;
     }
 
-    /// <summary>Runs them all and hands each statement's rows to <paramref name="read"/> with the statement's index.</summary>
+    /// <summary>
+    /// Runs them all and hands each statement's rows to <paramref name="read"/> with the statement's index. Every
+    /// statement must end in a SELECT (or RETURNING): Npgsql gives a batch's statements without one no result at all,
+    /// which would move every later index.
+    /// </summary>
     public async Task ReadAsync(Action<int, DbDataReader> read)
     {
         if (_statements.Count == 0) return;
@@ -82,11 +86,12 @@ internal sealed class RoundTrip(DbConnection connection, DbTransaction? transact
             var i = 0;
             do
             {
-                // Npgsql gives each statement of a batch its own result, rows or none.
+                // One result per statement that returns rows, even none of them.
                 while (await reader.ReadAsync(cancel)) read(i, reader);
                 i++;
             }
             while (await reader.NextResultAsync(cancel));
+            if (i != _statements.Count) throw new InvalidOperationException($"{_statements.Count} statements brought {i} results: each must end in a SELECT.");
         }
         else
         {

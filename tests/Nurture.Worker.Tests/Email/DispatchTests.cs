@@ -104,7 +104,8 @@ public class When_the_dispatch_sends_at_the_speed_of_the_mail_server
         var lags = new System.Collections.Concurrent.ConcurrentBag<(int Accepted, long Recorded)>();
         smtp.BeforeAccepting = async n =>
         {
-            // n - 1 emails accepted so far; each connection may have one of them not yet recorded, no more.
+            // n - 1 emails accepted so far (or about to be). This connection's last one is recorded, or it would not be
+            // sending; each of the others may have one not yet recorded, no more.
             lags.Add((n - 1, await rig.Database.CountAsync("SELECT COUNT(*) FROM nurture_steps WHERE step = 0 AND status = 'sent'")));
             return true;
         };
@@ -114,7 +115,7 @@ public class When_the_dispatch_sends_at_the_speed_of_the_mail_server
         Assert.Equal(Leads, smtp.AcceptedCount);
         Assert.All(smtp.Accepted.Values, n => Assert.Equal(1, n));
         Assert.Equal(Leads, lags.Count);
-        Assert.All(lags, l => Assert.True(l.Accepted - l.Recorded <= Connections, $"{l.Accepted} accepted, {l.Recorded} recorded"));
+        Assert.All(lags, l => Assert.True(l.Accepted - l.Recorded <= Connections - 1, $"{l.Accepted} accepted, {l.Recorded} recorded"));
         Assert.Equal(Leads, await rig.Database.CountAsync("SELECT COUNT(*) FROM nurture_steps WHERE step = 0 AND status = 'sent'"));
         Assert.Equal(Leads, await rig.Database.CountAsync("SELECT COUNT(*) FROM outbox WHERE type = 'NurtureEmailSent'"));
     }
@@ -124,8 +125,10 @@ public class When_the_dispatch_sends_at_the_speed_of_the_mail_server
     {
         var database = TestDatabase.Create(DatabaseProvider.PostgreSql);
         await using var connection = await database.OpenAsync();
-        // Statistics from before the first send, then 5,000 sends: the situation of a worker whose plan was made early.
+        // Statistics from before the first send, then 5,000 sends: the situation of a worker whose plan was made early
+        // (autovacuum, which could analyze the table meanwhile, is off for it).
         await connection.ExecuteAsync("""
+            ALTER TABLE nurture_steps SET (autovacuum_enabled = off);
             INSERT INTO nurture_steps (lead_id, track, enrolment, step, template, due_at, status, attempts)
             SELECT 'lead-' || g, 'software', 1, 0, 'software-welcome', TIMESTAMPTZ '2026-03-02 08:00Z', 'pending', 0 FROM generate_series(1, 5000) AS g;
             ANALYZE nurture_steps;
@@ -196,8 +199,13 @@ public class When_the_dispatch_sends_at_the_speed_of_the_mail_server
         var at = new DateTimeOffset(2026, 3, 2, 8, 0, 0, TimeSpan.Zero);
         // Every send records itself with the same statements; the third time they run prepared, not planned again.
         Assert.Equal(0, await PreparedRecordsAsync(database));
-        for (var i = 0; i < 3; i++) await store.RecordSentAsync(new ClaimedStep(i + 1, $"lead-{i}", "software", 1, 0, "software-welcome", at, 1), "w", $"<{i}@nurture>", at, null);
-        Assert.True(await PreparedRecordsAsync(database) > 0, "the record statement is prepared on the pooled connection");
+        // Sends with and without a next step alike: one prepared statement serves both.
+        for (var i = 0; i < 4; i++)
+        {
+            await store.RecordSentAsync(new ClaimedStep(i + 1, $"lead-{i}", "software", 1, 0, "software-welcome", at, 1), "w", $"<{i}@nurture>", at,
+                i % 2 == 0 ? null : new Nurture.Core.StepDue("software", 1, "software-next", at.AddDays(3)));
+        }
+        Assert.Equal(1, await PreparedRecordsAsync(database));
 
         // Another connection string, so another pool: connections that never prepared anything.
         var off = new Database(DatabaseProvider.PostgreSql, new Npgsql.NpgsqlConnectionStringBuilder(database.ConnectionString) { MaxAutoPrepare = 0 }.ToString());
