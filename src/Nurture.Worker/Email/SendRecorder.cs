@@ -4,7 +4,7 @@ namespace Nurture.Worker.Email;
 
 /// <summary>
 /// Records the sends of all of a dispatch's connections together (group commit). While one group is being written,
-/// the sends that arrive wait and go into the next group: one statement and one commit for them all, instead of one
+/// the sends that arrive wait and go into the next group: one transaction and one commit for them all, instead of one
 /// each. Every connection still waits for its own send's record before it sends again, so a crash still sends at most
 /// one email per connection twice; the group only shares the database's work.
 /// </summary>
