@@ -17,6 +17,7 @@ public static class Bus
         if (settings.Transport == BusTransport.RabbitMq)
         {
             services.AddSingleton<BrokerHealthCheck>();
+            services.AddSingleton<OutboxPublisher>();
             services.AddHealthChecks().AddCheck<BrokerHealthCheck>("broker", tags: ["ready"]);
         }
         // Start-up finishes only once the queue, its bindings and the consumers are in place, or fails saying so.

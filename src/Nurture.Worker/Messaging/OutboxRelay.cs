@@ -15,7 +15,7 @@ namespace Nurture.Worker.Messaging;
 /// same ids once the lease runs out: at least once, never lost. The event handler wakes it after each commit.
 /// </summary>
 public sealed partial class OutboxRelay(LeadStore store, IBus bus, BusSettings settings, TimeProvider clock, NurtureMetrics metrics, OutboxSignal signal,
-    ILogger<OutboxRelay> log, BrokerHealthCheck? broker = null) : BackgroundService
+    ILogger<OutboxRelay> log, BrokerHealthCheck? broker = null, OutboxPublisher? publisher = null) : BackgroundService
 {
     private static readonly TimeSpan Lease = TimeSpan.FromMinutes(2);
 
@@ -23,7 +23,7 @@ public sealed partial class OutboxRelay(LeadStore store, IBus bus, BusSettings s
     /// How long one round may wait for the broker's confirms (Nurture:Bus:OutboxConfirmSeconds). A publish caught by a
     /// broker restart can wait for ever on a confirm that never comes (seen in the fault suite: the outbox stopped for
     /// good after RabbitMQ came back); the round gives up instead, its unconfirmed rows go back, and the next round
-    /// publishes them on the new connection. The round abandons those publishes and does not cancel them: the fault suite once saw every publish after the
+    /// publishes them on a new connection (OutboxPublisher). The round abandons those publishes and does not cancel them: the fault suite once saw every publish after the
     /// restart hang in the exchange declare on a loaded machine, after rounds had cancelled declares in flight, and an
     /// RPC cut short can leave a RabbitMQ channel out of step with its replies (rabbitmq-dotnet-client #1802). An
     /// abandoned publish ends on the client's own timeout instead.
@@ -95,6 +95,8 @@ public sealed partial class OutboxRelay(LeadStore store, IBus bus, BusSettings s
     /// <summary>Publishes one batch; returns how many messages it published.</summary>
     public async Task<int> PublishPendingAsync(CancellationToken cancel)
     {
+        // On RabbitMQ the relay publishes over a connection of its own (OutboxPublisher), in memory on the bus itself.
+        var endpoint = publisher is null ? bus : await publisher.BusAsync(cancel);
         var (after, started) = Floor();
         var claimed = await store.ClaimOutboxAsync(_claimer, settings.OutboxBatchSize, clock.GetUtcNow(), Lease, after, cancel);
         if (claimed.Count == 0) return 0;
@@ -110,12 +112,14 @@ public sealed partial class OutboxRelay(LeadStore store, IBus bus, BusSettings s
                     LogUnreadable(log, m.MessageId, m.Type, error);
                     return;
                 }
-                await bus.Publish(message, message.GetType(), context => context.MessageId = m.MessageId, cancel);
+                await endpoint.Publish(message, message.GetType(), context => context.MessageId = m.MessageId, cancel);
                 lock (confirmed) confirmed.Add(m.Id);
             })).WaitAsync(RoundTimeout, cancel);
         }
-        catch
+        catch (Exception e)
         {
+            // Confirms that never came: the connection may be stuck for good (#1930); the next round publishes on a new one.
+            if (e is TimeoutException) publisher?.Replace();
             // What the broker confirmed is marked; the rest goes back for the next round at once (a publish abandoned
             // here may still reach the broker: the same message id again, as after a crash).
             List<long> done;
