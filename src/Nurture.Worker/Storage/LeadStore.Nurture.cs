@@ -106,16 +106,13 @@ public sealed partial class LeadStore
         var trip = new RoundTrip(connection, transaction, cancel);
         foreach (var (s, sent, scheduled) in rows)
         {
-            // Without a next step its parameters still carry values of their types (HasNext = 0 keeps them unused), so
-            // every send binds the prepared statement with the same types.
             trip.Add(Database.Dialect.RecordStepSent,
             [
                 new("Id", s.Step.Id), new("Claimer", claimer), new("MessageId", s.MessageId), new("At", s.SentAt),
                 new("LeadId", s.Step.LeadId), new("Enrolment", s.Step.Enrolment), new("HasNext", s.Next is null ? 0 : 1),
-                new("NextTrack", s.Next?.Track ?? ""), new("NextStep", s.Next?.Step ?? 0), new("NextTemplate", s.Next?.Template ?? ""),
-                new("NextDueAt", s.Next?.DueAt ?? s.SentAt),
+                new("NextTrack", s.Next?.Track), new("NextStep", s.Next?.Step), new("NextTemplate", s.Next?.Template), new("NextDueAt", s.Next?.DueAt),
                 new("SentEventId", sent.EventId), new("SentPayload", EventJson.Write(sent)),
-                new("NextEventId", scheduled?.EventId ?? Guid.Empty), new("NextPayload", scheduled is null ? "" : EventJson.Write(scheduled)),
+                new("NextEventId", scheduled?.EventId), new("NextPayload", scheduled is null ? null : EventJson.Write(scheduled)),
             ]);
         }
         var marked = new bool[rows.Count];

@@ -13,8 +13,7 @@ public sealed class When_the_outbox_publishes_over_its_own_connection(Broker bro
     {
         var uri = broker.Require();
         // A queue of the test's own on the exchange MassTransit names after the type, as subscribers bind theirs.
-        var factory = new ConnectionFactory { Uri = new UriBuilder(uri) { Scheme = uri.Scheme == "rabbitmqs" ? "amqps" : uri.Scheme == "rabbitmq" ? "amqp" : uri.Scheme }.Uri };
-        await using var connection = await factory.CreateConnectionAsync();
+        await using var connection = await new ConnectionFactory { Uri = uri }.CreateConnectionAsync();
         await using var channel = await connection.CreateChannelAsync();
         const string Exchange = "Nurture.Contracts:NurtureEmailSent";
         await channel.ExchangeDeclareAsync(Exchange, ExchangeType.Fanout, durable: true);
