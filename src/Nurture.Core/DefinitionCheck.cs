@@ -1,3 +1,4 @@
+using System.Collections.Frozen;
 using Nurture.Contracts;
 
 namespace Nurture.Core;
@@ -175,13 +176,14 @@ internal static class DefinitionCheck
 /// <summary>Activity types by their JSON (camelCase) names, as the definition writes them.</summary>
 public static class Activities
 {
+    private static readonly FrozenDictionary<ActivityType, string> Named =
+        Enum.GetValues<ActivityType>().ToFrozenDictionary(type => type, type => char.ToLowerInvariant(type.ToString()[0]) + type.ToString()[1..]);
+
     public static IReadOnlyList<string> Names { get; } = Enum.GetValues<ActivityType>().Select(NameOf).ToArray();
 
-    public static string NameOf(ActivityType type)
-    {
-        var name = type.ToString();
-        return char.ToLowerInvariant(name[0]) + name[1..];
-    }
+    /// <summary>Looked up, not built: scoring asks for it for every activity of every lead it scores.</summary>
+    public static string NameOf(ActivityType type) =>
+        Named.TryGetValue(type, out var name) ? name : char.ToLowerInvariant(type.ToString()[0]) + type.ToString()[1..];
 
     public static bool TryParse(string name, out ActivityType type) =>
         Enum.TryParse(name, ignoreCase: true, out type) && Enum.IsDefined(type) && !name.Any(char.IsDigit);

@@ -1,3 +1,4 @@
+using System.Collections.Frozen;
 using Nurture.Contracts;
 
 namespace Nurture.Core;
@@ -85,20 +86,39 @@ public static class Scoring
     /// </summary>
     public static KeyValuePair<string, double> BestRole(string role, string? language, Dictionary<string, Dictionary<string, double>> roles)
     {
+        // Scored twice for every event, so no LINQ and no regular expression here.
         var words = Words(role);
-        var lang = language?.Split('-', '_')[0];
-        return roles.Where(l => string.IsNullOrWhiteSpace(lang) || l.Key.Equals("en", StringComparison.OrdinalIgnoreCase) || l.Key.Equals(lang, StringComparison.OrdinalIgnoreCase))
-            .SelectMany(l => l.Value)
-            .Where(w => Matches(words, w.Key))
-            .OrderByDescending(w => w.Value).ThenBy(w => w.Key, StringComparer.Ordinal)
-            .FirstOrDefault();
+        var cut = language?.IndexOfAny(['-', '_']) ?? -1;
+        var lang = cut >= 0 ? language![..cut] : language;
+        var best = default(KeyValuePair<string, double>);
+        foreach (var (key, entries) in roles)
+        {
+            if (!(string.IsNullOrWhiteSpace(lang) || key.Equals("en", StringComparison.OrdinalIgnoreCase) || key.Equals(lang, StringComparison.OrdinalIgnoreCase))) continue;
+            foreach (var entry in entries)
+            {
+                if (!Matches(words, entry.Key)) continue;
+                if (best.Key is null || entry.Value > best.Value || entry.Value == best.Value && string.CompareOrdinal(entry.Key, best.Key) < 0) best = entry;
+            }
+        }
+        return best;
     }
+
+    /// <summary>The words of each role key of a definition, split once: a definition has a few dozen.</summary>
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, string[]> KeyWords = new(StringComparer.Ordinal);
 
     private static bool Matches(string[] words, string key)
     {
-        var wanted = Words(key);
+        var wanted = KeyWords.GetOrAdd(key, Words);
         if (wanted.Length == 0) return false;
-        if (key.TrimStart().StartsWith('*')) return wanted.Length == 1 && words.Any(w => w.EndsWith(wanted[0], StringComparison.Ordinal));
+        if (key.TrimStart().StartsWith('*'))
+        {
+            if (wanted.Length != 1) return false;
+            foreach (var word in words)
+            {
+                if (word.EndsWith(wanted[0], StringComparison.Ordinal)) return true;
+            }
+            return false;
+        }
         for (var i = 0; i + wanted.Length <= words.Length; i++)
         {
             if (words.AsSpan(i, wanted.Length).SequenceEqual(wanted)) return true;
@@ -106,10 +126,50 @@ public static class Scoring
         return false;
     }
 
-    /// <summary>Lower-case words: runs of letters and digits, Unicode-normalised so "ä" typed either way is the same.</summary>
-    internal static string[] Words(string text) =>
-        System.Text.RegularExpressions.Regex.Split(text.Normalize(System.Text.NormalizationForm.FormC).ToLowerInvariant(), @"[^\p{L}\p{Nd}]+")
-            .Where(w => w.Length > 0).ToArray();
+    /// <summary>
+    /// Lower-case words: runs of letters and digits, so "Head-of-IT" is three words. A Latin letter typed as the letter and
+    /// a combining accent is read as the one accented letter, so "ä" typed either way is the same: the worker runs with
+    /// invariant globalization, which has no Unicode normalisation tables.
+    /// </summary>
+    internal static string[] Words(string text)
+    {
+        var lower = text.ToLowerInvariant();
+        var words = new List<string>(4);
+        Span<char> word = lower.Length <= 256 ? stackalloc char[lower.Length] : new char[lower.Length];
+        var length = 0;
+        for (var i = 0; i < lower.Length; i++)
+        {
+            var c = lower[i];
+            if (i + 1 < lower.Length && char.GetUnicodeCategory(lower[i + 1]) == System.Globalization.UnicodeCategory.NonSpacingMark
+                && Composed.TryGetValue(c | lower[i + 1] << 16, out var composed))
+            {
+                c = composed;
+                i++;
+            }
+            if (char.IsLetter(c) || char.IsDigit(c) || char.GetUnicodeCategory(c) == System.Globalization.UnicodeCategory.NonSpacingMark)
+            {
+                word[length++] = c;
+            }
+            else if (length > 0)
+            {
+                words.Add(new string(word[..length]));
+                length = 0;
+            }
+        }
+        if (length > 0) words.Add(new string(word[..length]));
+        return [.. words];
+    }
+
+    /// <summary>Each lower-case letter of Latin-1 and Latin Extended-A written as a base letter and one combining mark: base, mark, letter.</summary>
+    private const string Compositions =
+        "a\u0300àa\u0301áa\u0302âa\u0303ãa\u0308äa\u030Aåc\u0327çe\u0300èe\u0301ée\u0302êe\u0308ëi\u0300ìi\u0301íi\u0302îi\u0308ïn\u0303ñ" +
+        "o\u0300òo\u0301óo\u0302ôo\u0303õo\u0308öu\u0300ùu\u0301úu\u0302ûu\u0308üy\u0301ýy\u0308ÿa\u0304āa\u0306ăa\u0328ąc\u0301ćc\u0302ĉ" +
+        "c\u0307ċc\u030Cčd\u030Cďe\u0304ēe\u0306ĕe\u0307ėe\u0328ęe\u030Cěg\u0302ĝg\u0306ğg\u0307ġg\u0327ģh\u0302ĥi\u0303ĩi\u0304īi\u0306ĭ" +
+        "i\u0328įj\u0302ĵk\u0327ķl\u0301ĺl\u0327ļl\u030Cľn\u0301ńn\u0327ņn\u030Cňo\u0304ōo\u0306ŏo\u030Bőr\u0301ŕr\u0327ŗr\u030Cřs\u0301ś" +
+        "s\u0302ŝs\u0327şs\u030Cšt\u0327ţt\u030Cťu\u0303ũu\u0304ūu\u0306ŭu\u030Aůu\u030Bűu\u0328ųw\u0302ŵy\u0302ŷz\u0301źz\u0307żz\u030Cž";
+
+    private static readonly FrozenDictionary<int, char> Composed =
+        Enumerable.Range(0, Compositions.Length / 3).ToFrozenDictionary(i => Compositions[3 * i] | Compositions[3 * i + 1] << 16, i => Compositions[3 * i + 2]);
 
     internal static ActivityRule? RuleFor(ScoringRules rules, ActivityType type) =>
         rules.Activities.TryGetValue(Core.Activities.NameOf(type), out var rule) ? rule : null;

@@ -26,11 +26,24 @@ public class When_the_score_is_read_by_a_person
     public void Should_match_role_words_as_whole_words_in_german_and_english(string role, double points) =>
         Assert.Equal(points, RolePoints(role));
 
+    [Theory]
+    [InlineData("Gescha\u0308ftsfu\u0308hrer", 10)] // ä and ü typed as a letter and a combining diaeresis
+    [InlineData("HEAD-of-IT", 10)]
+    [InlineData("Vertriebs_Leiter", 10)] // an underscore parts words like any other sign
+    [InlineData("CEO2", 0)] // digits belong to the word
+    [InlineData("Marketing Manager & Owner", 10)] // the best word found
+    [InlineData("Werkstudentin / Praktikantin", -10)]
+    [InlineData("—", 0)]
+    public void Should_read_role_words_as_runs_of_letters_and_digits_in_any_case_and_spelling(string role, double points) =>
+        Assert.Equal(points, RolePoints(role));
+
     [Fact]
     public void Should_look_only_at_the_words_of_the_leads_language_and_english()
     {
         Assert.Equal(10, RolePoints("Inhaber", "de"));
+        Assert.Equal(10, RolePoints("Inhaber", "de-AT"));
         Assert.Equal(0, RolePoints("Inhaber", "fr"));
+        Assert.Equal(0, RolePoints("Inhaber", "fr_CA"));
         Assert.Equal(10, RolePoints("Owner", "fr"));
     }
 
