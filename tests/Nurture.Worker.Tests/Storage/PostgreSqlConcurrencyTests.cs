@@ -193,4 +193,46 @@ public class When_workers_race_on_PostgreSQL
         Assert.Equal(50, lead.Version);
         Assert.Equal(50, await database.CountAsync("SELECT COUNT(*) FROM lead_events"));
     }
+
+    [SkippableFact]
+    public async Task Should_record_the_rest_of_a_group_of_sends_when_the_database_refuses_one_of_them()
+    {
+        var database = TestDatabase.Create(DatabaseProvider.PostgreSql);
+        var store = new LeadStore(database);
+        await database.ApplyAsync(_definition, Now, [.. Enumerable.Range(1, 6).Select(n => (NurtureMessage)new LeadCaptured
+        {
+            EventId = Lifecycle.DerivedId(Guid.Empty, $"group/{n}"), LeadId = $"group-{n}", OccurredAt = Now, Email = $"group-{n}@softwarehaus.example",
+            FirstName = "Anna", Role = "Head of IT", Industry = "software", CompanySize = 50, Country = "DE", Language = "de", Source = "webinar", Consent = true,
+        })]);
+        var steps = (await store.ClaimDueAsync("w", Now.AddDays(30), TimeSpan.FromMinutes(5), 10)).OrderBy(s => s.Id).ToList();
+        Assert.Equal(6, steps.Count);
+        var refused = steps[4];
+        await using var refusing = await database.OpenAsync();
+        // The database refuses one send's record, as it might refuse a row for reasons of its own.
+        await refusing.ExecuteAsync($"""
+            CREATE FUNCTION refuse_step() RETURNS trigger AS $$
+            BEGIN
+                IF NEW.id = {refused.Id} AND NEW.status = 'sent' THEN RAISE EXCEPTION 'step {refused.Id} refused'; END IF;
+                RETURN NEW;
+            END $$ LANGUAGE plpgsql;
+            CREATE TRIGGER refuse_step BEFORE UPDATE ON nurture_steps FOR EACH ROW EXECUTE FUNCTION refuse_step();
+            """);
+        // Both writers wait on the first two steps, held by another transaction, so the next four sends queue as one group.
+        var holding = await refusing.BeginTransactionAsync();
+        await refusing.ExecuteAsync("SELECT id FROM nurture_steps WHERE id = ANY(@ids) FOR UPDATE", new { ids = new[] { steps[0].Id, steps[1].Id } }, holding);
+        var recorder = new Nurture.Worker.Email.SendRecorder(store, "w");
+        Task<bool> Record(ClaimedStep step) => recorder.RecordAsync(new SentEmail(step, $"<{step.Id}@nurture>", Now, null));
+        var first = steps.Take(2).Select(Record).ToList();
+        await Eventually.Until(() => database.CountAsync("SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"),
+            waiting => waiting == 2, what: "both writers waiting on the held steps");
+        var group = steps.Skip(2).Select(Record).ToList();
+        await holding.RollbackAsync();
+
+        var answers = await Task.WhenAll(first.Concat(group).Select(async t => { try { return (bool?)await t; } catch (Npgsql.PostgresException) { return null; } }));
+
+        Assert.Equal([true, true, true, true, null, true], answers);
+        Assert.Equal(5, await database.CountAsync("SELECT COUNT(*) FROM nurture_steps WHERE status = 'sent' AND message_id = '<' || id || '@nurture>'"));
+        Assert.Equal(1, await database.CountAsync("SELECT COUNT(*) FROM nurture_steps WHERE id = @Id AND status = 'claimed'", new { refused.Id }));
+        Assert.Equal(5, await database.CountAsync("SELECT COUNT(*) FROM outbox WHERE type = 'NurtureEmailSent'"));
+    }
 }
