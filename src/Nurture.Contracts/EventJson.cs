@@ -201,14 +201,14 @@ public static partial class EventJson
     /// <summary>The first field named twice, at any depth: with duplicates, which one counts would depend on the reader.</summary>
     private static string? Duplicate(JsonElement element, string path)
     {
+        // Every event is read through here: a field's path is spelled out only for a container or an error.
         if (element.ValueKind == JsonValueKind.Object)
         {
             var names = new HashSet<string>(StringComparer.Ordinal);
             foreach (var p in element.EnumerateObject())
             {
-                var at = path.Length == 0 ? p.Name : $"{path}.{p.Name}";
-                if (!names.Add(p.Name)) return $"{Truncate(at)}: appears more than once; send every field once.";
-                if (Duplicate(p.Value, at) is { } inner) return inner;
+                if (!names.Add(p.Name)) return $"{Truncate(At(path, p.Name))}: appears more than once; send every field once.";
+                if (p.Value.ValueKind is JsonValueKind.Object or JsonValueKind.Array && Duplicate(p.Value, At(path, p.Name)) is { } inner) return inner;
             }
         }
         else if (element.ValueKind == JsonValueKind.Array)
@@ -216,11 +216,14 @@ public static partial class EventJson
             var i = 0;
             foreach (var item in element.EnumerateArray())
             {
-                if (Duplicate(item, $"{path}[{i++}]") is { } inner) return inner;
+                if (item.ValueKind is JsonValueKind.Object or JsonValueKind.Array && Duplicate(item, $"{path}[{i}]") is { } inner) return inner;
+                i++;
             }
         }
         return null;
     }
+
+    private static string At(string path, string name) => path.Length == 0 ? name : $"{path}.{name}";
 
     private sealed record Field(string Name, Type Type, bool Required);
 
