@@ -179,7 +179,7 @@ public static class Activities
     private static readonly FrozenDictionary<ActivityType, string> Named =
         Enum.GetValues<ActivityType>().ToFrozenDictionary(type => type, type => char.ToLowerInvariant(type.ToString()[0]) + type.ToString()[1..]);
 
-    public static IReadOnlyList<string> Names { get; } = Enum.GetValues<ActivityType>().Select(NameOf).ToArray();
+    public static IReadOnlyList<string> Names { get; } = Enum.GetValues<ActivityType>().Select(type => Named[type]).ToArray();
 
     /// <summary>Looked up, not built: scoring asks for it for every activity of every lead it scores.</summary>
     public static string NameOf(ActivityType type) =>

@@ -88,7 +88,7 @@ public static class Scoring
     {
         // Scored twice for every event, so no LINQ and no regular expression here.
         var words = Words(role);
-        var cut = language?.IndexOfAny(['-', '_']) ?? -1;
+        var cut = language is null ? -1 : language.AsSpan().IndexOfAny('-', '_');
         var lang = cut >= 0 ? language![..cut] : language;
         var best = default(KeyValuePair<string, double>);
         foreach (var (key, entries) in roles)
@@ -97,7 +97,9 @@ public static class Scoring
             foreach (var entry in entries)
             {
                 if (!Matches(words, entry.Key)) continue;
-                if (best.Key is null || entry.Value > best.Value || entry.Value == best.Value && string.CompareOrdinal(entry.Key, best.Key) < 0) best = entry;
+                // As sorting by points (NaN lowest), then by word, would order them.
+                var order = best.Key is null ? 1 : entry.Value.CompareTo(best.Value);
+                if (order > 0 || order == 0 && string.CompareOrdinal(entry.Key, best.Key) < 0) best = entry;
             }
         }
         return best;
@@ -146,7 +148,8 @@ public static class Scoring
                 c = composed;
                 i++;
             }
-            if (char.IsLetter(c) || char.IsDigit(c) || char.GetUnicodeCategory(c) == System.Globalization.UnicodeCategory.NonSpacingMark)
+            // A mark left over (no composed letter for it) stays inside its word; on its own it is no word.
+            if (char.IsLetter(c) || char.IsDigit(c) || length > 0 && char.GetUnicodeCategory(c) == System.Globalization.UnicodeCategory.NonSpacingMark)
             {
                 word[length++] = c;
             }

@@ -5,11 +5,15 @@ namespace Nurture.Core.Tests;
 /// <summary>What a score means: role words as whole words in the lead's language, opens that count for little, intent that expires, decay stamped when it happened.</summary>
 public class When_the_score_is_read_by_a_person
 {
-    private static double RolePoints(string role, string language = "de")
+    private static double RolePoints(string role, string language = "de", Action<Dictionary<string, Dictionary<string, double>>>? roles = null) =>
+        RoleLines(role, language, roles).Sum(l => l.Points);
+
+    private static List<ScoreLine> RoleLines(string role, string language = "de", Action<Dictionary<string, Dictionary<string, double>>>? roles = null)
     {
         var given = new Given();
+        roles?.Invoke(given.Definition.Scoring.Fit.Roles);
         var lead = Lead.New("l", Given.Start) with { Profile = LeadProfile.From(given.Captured(role: role)) with { Language = language } };
-        return Scoring.Score(lead, Given.Start, given.Definition).Lines.Where(l => l.Rule.StartsWith("fit:role", StringComparison.Ordinal)).Sum(l => l.Points);
+        return Scoring.Score(lead, Given.Start, given.Definition).Lines.Where(l => l.Rule.StartsWith("fit:role", StringComparison.Ordinal)).ToList();
     }
 
     [Theory]
@@ -28,6 +32,7 @@ public class When_the_score_is_read_by_a_person
 
     [Theory]
     [InlineData("Gescha\u0308ftsfu\u0308hrer", 10)] // ä and ü typed as a letter and a combining diaeresis
+    [InlineData("GESCHA\u0308FTSFU\u0308HRER", 10)]
     [InlineData("HEAD-of-IT", 10)]
     [InlineData("Vertriebs_Leiter", 10)] // an underscore parts words like any other sign
     [InlineData("CEO2", 0)] // digits belong to the word
@@ -38,8 +43,34 @@ public class When_the_score_is_read_by_a_person
         Assert.Equal(points, RolePoints(role));
 
     [Fact]
+    public void Should_keep_a_leftover_accent_inside_its_word_and_never_make_it_a_word_of_its_own()
+    {
+        void Phrase(Dictionary<string, Dictionary<string, double>> roles) => roles["en"]["head of sales"] = 20;
+
+        Assert.Equal(20, RolePoints("Head of Sales", "en", Phrase));
+        Assert.Equal(20, RolePoints("Head \u0301 of Sales", "en", Phrase)); // a mark with no letter before it
+        Assert.Equal(20, RolePoints("Head \u2764\uFE0F of Sales", "en", Phrase)); // an emoji and its variation selector
+        Assert.Equal(0, RolePoints("Hea\u0331d of Sales", "en", Phrase)); // a mark with no composed letter stays in "hea̱d"
+    }
+
+    [Fact]
+    public void Should_explain_a_tie_by_the_first_word_in_ordinal_order_and_rank_a_point_value_that_is_no_number_lowest()
+    {
+        Assert.Equal("fit:role~ceo", Assert.Single(RoleLines("Owner and CEO", "en")).Rule);
+        Assert.Equal("fit:role~owner", Assert.Single(RoleLines("CEO and Owner", "en", roles => roles["en"]["ceo"] = double.NaN)).Rule);
+    }
+
+    [Fact]
+    public void Should_read_a_role_longer_than_any_title()
+    {
+        Assert.Equal(10, RolePoints(string.Concat(Enumerable.Repeat("Marketing ", 60)) + "Owner", "en"));
+    }
+
+    [Fact]
     public void Should_look_only_at_the_words_of_the_leads_language_and_english()
     {
+        Assert.Equal(10, RolePoints("Inhaber", ""));
+        Assert.Equal(10, RolePoints("Inhaber", "-de"));
         Assert.Equal(10, RolePoints("Inhaber", "de"));
         Assert.Equal(10, RolePoints("Inhaber", "de-AT"));
         Assert.Equal(0, RolePoints("Inhaber", "fr"));

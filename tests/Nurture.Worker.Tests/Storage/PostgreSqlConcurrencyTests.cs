@@ -208,17 +208,22 @@ public class When_workers_race_on_PostgreSQL
         Assert.Equal(6, steps.Count);
         var refused = steps[4];
         await using var refusing = await database.OpenAsync();
-        // The database refuses one send's record, as it might refuse a row for reasons of its own.
+        // The database refuses one send's record, as it might refuse a row for reasons of its own, and counts its refusals
+        // in a sequence (which no rollback takes back).
         await refusing.ExecuteAsync($"""
+            CREATE SEQUENCE refusals;
             CREATE FUNCTION refuse_step() RETURNS trigger AS $$
             BEGIN
-                IF NEW.id = {refused.Id} AND NEW.status = 'sent' THEN RAISE EXCEPTION 'step {refused.Id} refused'; END IF;
+                IF NEW.id = {refused.Id} AND NEW.status = 'sent' THEN
+                    PERFORM nextval('refusals');
+                    RAISE EXCEPTION 'step {refused.Id} refused';
+                END IF;
                 RETURN NEW;
             END $$ LANGUAGE plpgsql;
             CREATE TRIGGER refuse_step BEFORE UPDATE ON nurture_steps FOR EACH ROW EXECUTE FUNCTION refuse_step();
             """);
         // Both writers wait on the first two steps, held by another transaction, so the next four sends queue as one group.
-        var holding = await refusing.BeginTransactionAsync();
+        await using var holding = await refusing.BeginTransactionAsync();
         await refusing.ExecuteAsync("SELECT id FROM nurture_steps WHERE id = ANY(@ids) FOR UPDATE", new { ids = new[] { steps[0].Id, steps[1].Id } }, holding);
         var recorder = new Nurture.Worker.Email.SendRecorder(store, "w");
         Task<bool> Record(ClaimedStep step) => recorder.RecordAsync(new SentEmail(step, $"<{step.Id}@nurture>", Now, null));
@@ -231,6 +236,8 @@ public class When_workers_race_on_PostgreSQL
         var answers = await Task.WhenAll(first.Concat(group).Select(async t => { try { return (bool?)await t; } catch (Npgsql.PostgresException) { return null; } }));
 
         Assert.Equal([true, true, true, true, null, true], answers);
+        // Refused twice: once in the group of four, written together, and once alone.
+        Assert.Equal(2, await database.CountAsync("SELECT last_value FROM refusals"));
         Assert.Equal(5, await database.CountAsync("SELECT COUNT(*) FROM nurture_steps WHERE status = 'sent' AND message_id = '<' || id || '@nurture>'"));
         Assert.Equal(1, await database.CountAsync("SELECT COUNT(*) FROM nurture_steps WHERE id = @Id AND status = 'claimed'", new { refused.Id }));
         Assert.Equal(5, await database.CountAsync("SELECT COUNT(*) FROM outbox WHERE type = 'NurtureEmailSent'"));
