@@ -176,14 +176,18 @@ internal static class DefinitionCheck
 /// <summary>Activity types by their JSON (camelCase) names, as the definition writes them.</summary>
 public static class Activities
 {
-    private static readonly FrozenDictionary<ActivityType, string> Named =
-        Enum.GetValues<ActivityType>().ToFrozenDictionary(type => type, type => char.ToLowerInvariant(type.ToString()[0]) + type.ToString()[1..]);
+    /// <summary>Looked up, not built: scoring asks for a name for every activity of every lead it scores.</summary>
+    private static readonly FrozenDictionary<ActivityType, string> Named = Enum.GetValues<ActivityType>().ToFrozenDictionary(type => type, Spell);
 
     public static IReadOnlyList<string> Names { get; } = Enum.GetValues<ActivityType>().Select(type => Named[type]).ToArray();
 
-    /// <summary>Looked up, not built: scoring asks for it for every activity of every lead it scores.</summary>
-    public static string NameOf(ActivityType type) =>
-        Named.TryGetValue(type, out var name) ? name : char.ToLowerInvariant(type.ToString()[0]) + type.ToString()[1..];
+    public static string NameOf(ActivityType type) => Named.TryGetValue(type, out var name) ? name : Spell(type);
+
+    private static string Spell(ActivityType type)
+    {
+        var name = type.ToString();
+        return char.ToLowerInvariant(name[0]) + name[1..];
+    }
 
     public static bool TryParse(string name, out ActivityType type) =>
         Enum.TryParse(name, ignoreCase: true, out type) && Enum.IsDefined(type) && !name.Any(char.IsDigit);

@@ -165,10 +165,10 @@ internal sealed class DateTimeOffsetHandler : SqlMapper.TypeHandler<DateTimeOffs
 
     public override void SetValue(System.Data.IDbDataParameter parameter, DateTimeOffset value)
     {
-        parameter.Value = parameter is SqliteParameter
-            ? value.UtcDateTime.ToString(SqliteFormat, System.Globalization.CultureInfo.InvariantCulture)
-            : value.ToUniversalTime();
+        parameter.Value = parameter is SqliteParameter ? SqliteText(value) : value.ToUniversalTime();
     }
+
+    public static string SqliteText(DateTimeOffset value) => value.UtcDateTime.ToString(SqliteFormat, System.Globalization.CultureInfo.InvariantCulture);
 
     public override DateTimeOffset Parse(object value) => value switch
     {
@@ -183,7 +183,9 @@ internal sealed class DateTimeOffsetHandler : SqlMapper.TypeHandler<DateTimeOffs
 internal sealed class GuidHandler : SqlMapper.TypeHandler<Guid>
 {
     public override void SetValue(System.Data.IDbDataParameter parameter, Guid value) =>
-        parameter.Value = parameter is SqliteParameter ? value.ToString("D") : value;
+        parameter.Value = parameter is SqliteParameter ? SqliteText(value) : value;
+
+    public static string SqliteText(Guid value) => value.ToString("D");
 
     public override Guid Parse(object value) => value switch
     {

@@ -70,17 +70,10 @@ public sealed partial class LeadStore
     }
 
     /// <summary>
-    /// A sent step, recorded as soon as the server accepted it, in one transaction and, on PostgreSQL, one round trip: marked sent (only
-    /// while the claim is still ours), the next step of the track scheduled (unless the lead left nurture meanwhile),
-    /// NurtureEmailSent and NurtureEmailScheduled in the outbox. False when the claim was lost.
-    /// </summary>
-    public async Task<bool> RecordSentAsync(ClaimedStep step, string claimer, string messageId, DateTimeOffset sentAt, StepDue? next, CancellationToken cancel = default) =>
-        (await RecordSentAsync([new SentEmail(step, messageId, sentAt, next)], claimer, cancel))[0];
-
-    /// <summary>
-    /// Several sent steps recorded as <see cref="RecordSentAsync(ClaimedStep, string, string, DateTimeOffset, StepDue?, CancellationToken)"/>
-    /// records one, all in one transaction and one commit (on PostgreSQL also one round trip). For each, in order, false
-    /// when its claim was lost.
+    /// Sent steps, each recorded as soon as the server accepted it: marked sent (only while the claim is still ours), the
+    /// next step of the track scheduled (unless the lead left nurture meanwhile), NurtureEmailSent and
+    /// NurtureEmailScheduled in the outbox. All in one transaction and one commit (on PostgreSQL also one round trip).
+    /// For each, in order, false when its claim was lost.
     /// </summary>
     public async Task<IReadOnlyList<bool>> RecordSentAsync(IReadOnlyList<SentEmail> sends, string claimer, CancellationToken cancel = default)
     {

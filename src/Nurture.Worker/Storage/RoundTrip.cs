@@ -125,9 +125,8 @@ internal sealed class RoundTrip(DbConnection connection, DbTransaction? transact
                 parameters[i].Value = values[i] switch
                 {
                     null => DBNull.Value,
-                    DateTimeOffset time => time.UtcDateTime.ToString(DateTimeOffsetHandler.SqliteFormat, System.Globalization.CultureInfo.InvariantCulture),
-                    Guid id => id.ToString("D"),
-                    Enum value => Convert.ToInt64(value, System.Globalization.CultureInfo.InvariantCulture),
+                    DateTimeOffset time => DateTimeOffsetHandler.SqliteText(time),
+                    Guid id => GuidHandler.SqliteText(id),
                     var value => value,
                 };
             }

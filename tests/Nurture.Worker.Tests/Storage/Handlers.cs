@@ -25,7 +25,11 @@ public static class Handlers
     public static Task<IReadOnlyList<AppliedEvent>> ApplyHistoryAsync(this Database database, Definition definition, DateTimeOffset now, params Contracts.NurtureMessage[] events) =>
         For(database, definition, new FixedClock(now)).HandleNowAsync(events, "test", CancellationToken.None, EventMode.History);
 
-    private sealed class FixedClock(DateTimeOffset now) : TimeProvider
+    /// <summary>One sent email recorded as the dispatch records its group of them; false when the claim was lost.</summary>
+    public static async Task<bool> RecordSentAsync(this LeadStore store, ClaimedStep step, string claimer, string messageId, DateTimeOffset sentAt, StepDue? next, CancellationToken cancel = default) =>
+        (await store.RecordSentAsync([new SentEmail(step, messageId, sentAt, next)], claimer, cancel))[0];
+
+        private sealed class FixedClock(DateTimeOffset now) : TimeProvider
     {
         public override DateTimeOffset GetUtcNow() => now;
     }
