@@ -52,6 +52,9 @@ public static class DemoCommand
         var end = DateTimeOffset.UtcNow;
         var start = end.AddDays(-days);
         var clock = new DemoClock(start, end, TimeSpan.FromSeconds(seconds));
+        // Simulated time starts once the worker has: on a busy machine start-up alone took longer than a short demo, and
+        // the whole story then happened at its last instant (a Saturday night: not one email inside the send window).
+        clock.Hold();
         var definition = DefinitionSettings.Load(Settings.Load());
         var events = SampleLeads.Generate(leadCount, seed, start, days, definition).Where(e => e.OccurredAt <= end).ToList();
 
@@ -84,6 +87,7 @@ public static class DemoCommand
         var database = app.Services.GetRequiredService<Database>();
         database.Migrate();
         await app.StartAsync(cancel);
+        clock.Go();
         var url = app.Urls.FirstOrDefault() ?? WorkerHost.DefaultUrl;
         var store = app.Services.GetRequiredService<LeadStore>();
         var metrics = app.Services.GetRequiredService<NurtureMetrics>();
