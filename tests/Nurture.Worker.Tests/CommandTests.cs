@@ -83,7 +83,8 @@ public class When_a_user_runs_the_commands
         using var json = JsonDocument.Parse(ingest.Out); // stdout is the JSON result alone
         Assert.Equal(lines.Length, json.RootElement.GetProperty("applied").GetInt32());
         var progress = ingest.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.Contains(progress, l => Regex.IsMatch(l, @"^ingest: +[\d,]+/[\d,]+ events \(\d+ %\) +[\d,]+ events/s +\d+:\d\d left$"));
+        // Lines on the way come every two seconds (When_long_work_shows_progress); a fast machine may need none.
+        Assert.All(progress[..^1], l => Assert.Matches(@"^ingest: +[\d,]+/[\d,]+ events \(\d+ %\) +[\d,]+ events/s +\d+:\d\d left$", l));
         Assert.Matches($@"ingest: +{lines.Length:N0}/{lines.Length:N0} events \(100 %\) +[\d,]+ events/s +done in", progress[^1]);
     }
 

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 
 namespace Nurture.Worker.Cli;
@@ -14,7 +13,8 @@ public sealed class Progress : IDisposable
     private readonly TextWriter _error;
     private readonly bool _terminal;
     private readonly TimeSpan _every;
-    private readonly Stopwatch _clock = Stopwatch.StartNew();
+    private readonly TimeProvider _time;
+    private readonly long _started;
     private readonly Lock _gate = new();
     private long _total;
     private long _done;
@@ -27,12 +27,22 @@ public sealed class Progress : IDisposable
     /// <param name="total">How many units there are, when known (0 when not: no bar, no time left).</param>
     /// <param name="unit">What is counted ("events", "MiB").</param>
     public Progress(string what, long total, string unit)
+        : this(what, total, unit, Console.Error, terminal: !Console.IsErrorRedirected, TimeProvider.System)
+    {
+    }
+
+    /// <param name="error">Where the lines go.</param>
+    /// <param name="terminal">Whether that is a terminal, to be redrawn in place.</param>
+    /// <param name="time">The clock that paces the lines and times the rate.</param>
+    public Progress(string what, long total, string unit, TextWriter error, bool terminal, TimeProvider time)
     {
         _what = what;
         _total = Math.Max(0, total);
         _unit = unit;
-        _error = Console.Error;
-        _terminal = !Console.IsErrorRedirected;
+        _error = error;
+        _terminal = terminal;
+        _time = time;
+        _started = time.GetTimestamp();
         // A terminal is redrawn often; a log gets a line every few seconds, not thousands.
         _every = _terminal ? TimeSpan.FromMilliseconds(150) : TimeSpan.FromSeconds(2);
     }
@@ -54,8 +64,8 @@ public sealed class Progress : IDisposable
             _done = done;
             if (detail is not null) _detail = detail;
             // The first showing waits too: a rate from the first few units says nothing about the time left.
-            if (_clock.Elapsed - _shown < _every || (_total > 0 && done >= _total)) return;
-            _shown = _clock.Elapsed;
+            if (Elapsed - _shown < _every || (_total > 0 && done >= _total)) return;
+            _shown = Elapsed;
             Show(final: false);
         }
     }
@@ -74,9 +84,11 @@ public sealed class Progress : IDisposable
 
     public void Dispose() => Done();
 
+    private TimeSpan Elapsed => _time.GetElapsedTime(_started);
+
     private void Show(bool final)
     {
-        var line = Line(_what, _done, _total, _unit, _clock.Elapsed, final, _detail, _terminal ? Bar(_done, _total) : null);
+        var line = Line(_what, _done, _total, _unit, Elapsed, final, _detail, _terminal ? Bar(_done, _total) : null);
         if (_terminal)
         {
             // Pad over the longer line drawn before; the closing line ends the bar with a newline.
