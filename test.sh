@@ -17,6 +17,13 @@ ensure_postgres() {
     pg_ctlcluster --skip-systemctl-redirect "$version" main start
   fi
   for _ in $(seq 1 30); do su postgres -c "psql -qAtc 'select 1'" >/dev/null 2>&1 && break; sleep 1; done
+  # The suite runs tests side by side, each with a database and pools of its own: Debian's 100 connections ran out on a
+  # fresh machine ("too many clients already"). Raised once, which takes a restart.
+  if [ "$(su postgres -c "psql -qAtc 'show max_connections'")" -lt 300 ]; then
+    su postgres -c "psql -qAtc 'alter system set max_connections = 300'" >/dev/null
+    pg_ctlcluster --skip-systemctl-redirect "$version" main restart
+    for _ in $(seq 1 30); do su postgres -c "psql -qAtc 'select 1'" >/dev/null 2>&1 && break; sleep 1; done
+  fi
   su postgres -c "psql -qAtc \"select 1 from pg_roles where rolname='nurture'\"" | grep -q 1 \
     || su postgres -c "psql -qc \"create role nurture login superuser password 'nurture'\""
   # Each storage test makes its own database; drop the ones earlier runs left behind.
