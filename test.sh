@@ -3,6 +3,10 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
+postgres_answers() {
+  for _ in $(seq 1 30); do su postgres -c "psql -qAtc 'select 1'" >/dev/null 2>&1 && return; sleep 1; done
+}
+
 # PostgreSQL for the storage suite: Debian's package, started here when no server answers.
 ensure_postgres() {
   if [ -n "${NURTURE_TEST_POSTGRES:-}" ]; then return; fi
@@ -16,13 +20,13 @@ ensure_postgres() {
   if ! pg_lsclusters -h | grep -q "^$version main .* online"; then
     pg_ctlcluster --skip-systemctl-redirect "$version" main start
   fi
-  for _ in $(seq 1 30); do su postgres -c "psql -qAtc 'select 1'" >/dev/null 2>&1 && break; sleep 1; done
-  # The suite runs tests side by side, each with a database and pools of its own: Debian's 100 connections ran out on a
-  # fresh machine ("too many clients already"). Raised once, which takes a restart.
+  postgres_answers
+  # Tests run side by side, each with a database and connection pools of its own: Debian's 100 ran out ("too many
+  # clients already"). Raised once; it takes a restart.
   if [ "$(su postgres -c "psql -qAtc 'show max_connections'")" -lt 300 ]; then
     su postgres -c "psql -qAtc 'alter system set max_connections = 300'" >/dev/null
     pg_ctlcluster --skip-systemctl-redirect "$version" main restart
-    for _ in $(seq 1 30); do su postgres -c "psql -qAtc 'select 1'" >/dev/null 2>&1 && break; sleep 1; done
+    postgres_answers
   fi
   su postgres -c "psql -qAtc \"select 1 from pg_roles where rolname='nurture'\"" | grep -q 1 \
     || su postgres -c "psql -qc \"create role nurture login superuser password 'nurture'\""

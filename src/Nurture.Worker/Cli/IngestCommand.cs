@@ -17,8 +17,8 @@ public static class IngestCommand
     public static Command Create()
     {
         var events = new Argument<FileInfo?>("events") { Description = "NDJSON file of events; '-' or nothing reads standard input.", Arity = ArgumentArity.ZeroOrOne };
-        // 2,000 rather than 500: a page that several events touch is written to the log once per commit; on SQLite 50,000
-        // events took 9.0 s instead of 11.6 s (5,000 was no faster, 10,000 slower), on PostgreSQL 9.1–10.7 s instead of 10.2–10.8 s.
+        // A page that several events touch goes to the log once per commit: 2,000 beat 500 by 10–16 % on SQLite
+        // (bench/RESULTS.md, "ingest batches").
         var batch = new Option<int>("--batch") { Description = "Events per transaction.", DefaultValueFactory = _ => 2000 };
         var history = new Option<bool>("--history") { Description = "Record the events as history moved in from another tool: decided and stored, but no nurture email is planned and nothing is published." };
         var command = new Command("ingest", "Store events in the database (migrating it first) and print the funnel and MQL value read back from it, as JSON.") { events, batch, history };
