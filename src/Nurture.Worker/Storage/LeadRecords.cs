@@ -138,19 +138,19 @@ public sealed class LeadTransaction(DbConnection connection, DbTransaction trans
     public async Task SaveAsync(LeadChanges changes)
     {
         var writes = new RoundTrip(connection, transaction, cancel);
-        Insert(writes, "lead_events", ["event_id", "lead_id", "type", "occurred_at", "received_at", "outcome", "payload"], null,
+        Insert(writes, "lead_events", EventTable, null,
             changes.Events.Select(e => new object?[] { e.Event.EventId, e.LeadId, e.Event.GetType().Name, e.Event.OccurredAt, ReceivedAt, LeadStore.Truncate(e.Outcome), e.Payload }));
-        Insert(writes, "leads", LeadColumns, null, changes.Leads.Values.Where(l => l.ReadVersion is null).Select(LeadValues));
+        Insert(writes, "leads", LeadTable, null, changes.Leads.Values.Where(l => l.ReadVersion is null).Select(LeadValues));
         var updates = UpdateLeads(writes, changes.Leads.Values.Where(l => l.ReadVersion is not null).ToList());
 
         foreach (var chunk in changes.TransitionsReplaced.Chunk(MaxParameters)) writes.Add(dialect.DeleteTransitions, "ids", dialect.IdList(chunk));
-        Insert(writes, "stage_transitions", ["lead_id", "event_id", "from_stage", "to_stage", "at", "reason", "skipped", "definition_version", "source", "in_stage_seconds"], null,
+        Insert(writes, "stage_transitions", TransitionTable, null,
             changes.Transitions.Select(t => new object?[]
             {
                 t.LeadId, t.Cause, t.Transition.From.ToString(), t.Transition.To.ToString(), t.Transition.At, LeadStore.Truncate(t.Transition.Reason),
                 string.Join(",", t.Transition.Skipped), t.Transition.DefinitionVersion, t.Source, t.Transition.InStage.TotalSeconds,
             }));
-        Insert(writes, "outbox", ["message_id", "type", "payload", "created_at"], ["message_id"],
+        Insert(writes, "outbox", OutboxTable, ["message_id"],
             changes.Outbox.DistinctBy(m => m.EventId).Select(m => new object?[] { m.EventId, m.GetType().Name, EventJson.Write(m), ReceivedAt }));
 
         // Before the new steps: a re-enrolled lead's old steps are cancelled, not its new ones.
@@ -161,17 +161,17 @@ public sealed class LeadTransaction(DbConnection connection, DbTransaction trans
                 writes.Add(dialect.CancelStepsOf, [new("ids", dialect.IdList(chunk)), new("reason", byReason.Key)]);
             }
         }
-        Insert(writes, "nurture_steps", ["lead_id", "track", "enrolment", "step", "template", "due_at", "status", "attempts", "last_error"], ["lead_id", "track", "enrolment", "step"],
+        Insert(writes, "nurture_steps", StepTable, ["lead_id", "track", "enrolment", "step"],
             changes.Steps.Select(s => new object?[] { s.LeadId, s.Track, s.Enrolment, s.Step, s.Template, s.DueAt, s.CancelledBecause is null ? "pending" : "cancelled", 0, s.CancelledBecause }));
 
-        Insert(writes, "deals", ["event_id", "lead_id", "revenue", "currency", "at"], null,
+        Insert(writes, "deals", DealTable, null,
             changes.Deals.Select(d => new object?[] { d.EventId, d.LeadId, d.Revenue, d.Currency, d.OccurredAt }));
-        Insert(writes, "spend", ["event_id", "channel", "amount", "currency", "period_start", "period_end"], null,
+        Insert(writes, "spend", SpendTable, null,
             changes.Spend.Select(s => new object?[]
             {
                 s.EventId, s.Channel.Trim().ToLowerInvariant(), s.Amount, s.Currency, s.PeriodStart.ToDateTime(TimeOnly.MinValue), s.PeriodEnd.ToDateTime(TimeOnly.MinValue),
             }));
-        Insert(writes, "suppressions", ["email_hash", "reason", "at"], ["email_hash"],
+        Insert(writes, "suppressions", SuppressionTable, ["email_hash"],
             changes.Suppressions.Select(s => new object?[] { s.Key, s.Value.Reason, s.Value.At }));
 
         int[] affected;
@@ -197,7 +197,7 @@ public sealed class LeadTransaction(DbConnection connection, DbTransaction trans
         await connection.DisposeAsync();
     }
 
-    /// <summary>The leads table's columns in the order of <see cref="LeadValues"/>, with their PostgreSQL types (for <see cref="UpdateLeadsFromArrays"/>).</summary>
+    /// <summary>The leads table's columns in the order of <see cref="LeadValues"/>, with their PostgreSQL types (for the arrays of <see cref="ColumnArrays"/>).</summary>
     private static readonly (string Name, string PostgresType)[] LeadTable =
     [
         ("lead_id", "varchar"), ("stage", "text"), ("furthest_stage", "text"), ("score", "float8"), ("fit", "float8"), ("source", "text"),
@@ -207,6 +207,35 @@ public sealed class LeadTransaction(DbConnection connection, DbTransaction trans
     ];
 
     private static readonly string[] LeadColumns = [.. LeadTable.Select(c => c.Name)];
+
+    // The other tables a batch inserts into, each column with its PostgreSQL type, in the order of the values given.
+    private static readonly (string Name, string PostgresType)[] EventTable =
+    [
+        ("event_id", "uuid"), ("lead_id", "text"), ("type", "text"), ("occurred_at", "timestamptz"), ("received_at", "timestamptz"), ("outcome", "text"), ("payload", "text"),
+    ];
+
+    private static readonly (string Name, string PostgresType)[] TransitionTable =
+    [
+        ("lead_id", "text"), ("event_id", "uuid"), ("from_stage", "text"), ("to_stage", "text"), ("at", "timestamptz"), ("reason", "text"), ("skipped", "text"),
+        ("definition_version", "text"), ("source", "text"), ("in_stage_seconds", "float8"),
+    ];
+
+    private static readonly (string Name, string PostgresType)[] OutboxTable = [("message_id", "uuid"), ("type", "text"), ("payload", "text"), ("created_at", "timestamptz")];
+
+    private static readonly (string Name, string PostgresType)[] StepTable =
+    [
+        ("lead_id", "text"), ("track", "text"), ("enrolment", "int4"), ("step", "int4"), ("template", "text"), ("due_at", "timestamptz"), ("status", "text"),
+        ("attempts", "int4"), ("last_error", "text"),
+    ];
+
+    private static readonly (string Name, string PostgresType)[] DealTable = [("event_id", "uuid"), ("lead_id", "text"), ("revenue", "numeric"), ("currency", "text"), ("at", "timestamptz")];
+
+    private static readonly (string Name, string PostgresType)[] SpendTable =
+    [
+        ("event_id", "uuid"), ("channel", "text"), ("amount", "numeric"), ("currency", "text"), ("period_start", "date"), ("period_end", "date"),
+    ];
+
+    private static readonly (string Name, string PostgresType)[] SuppressionTable = [("email_hash", "text"), ("reason", "text"), ("at", "timestamptz")];
 
     private object?[] LeadValues(LeadWrite w)
     {
@@ -262,22 +291,7 @@ public sealed class LeadTransaction(DbConnection connection, DbTransaction trans
     /// </summary>
     private int UpdateLeadsFromArrays(RoundTrip writes, List<LeadWrite> leads)
     {
-        var rows = leads.Select(LeadValues).ToList();
-        var parameters = new List<KeyValuePair<string, object?>>(LeadColumns.Length + 1);
-        for (var c = 0; c < LeadColumns.Length; c++)
-        {
-            var column = c;
-            object array = LeadTable[c].PostgresType switch
-            {
-                "float8" => rows.Select(r => (double)r[column]!).ToArray(),
-                "int4" => rows.Select(r => (int)r[column]!).ToArray(),
-                "numeric" => rows.Select(r => (decimal)r[column]!).ToArray(),
-                // timestamptz takes UTC only.
-                "timestamptz" => rows.Select(r => r[column] is DateTimeOffset at ? at.UtcDateTime : (DateTime?)null).ToArray(),
-                _ => rows.Select(r => (string?)r[column]).ToArray(),
-            };
-            parameters.Add(new($"c{c}", array));
-        }
+        var parameters = ColumnArrays(LeadTable, leads.Select(LeadValues).ToList());
         parameters.Add(new("read", leads.Select(l => l.ReadVersion!.Value).ToArray()));
         var sql = $"""
             UPDATE leads AS l SET {string.Join(", ", LeadColumns.Skip(1).Select(c => $"{c} = v.{c}"))}
@@ -287,9 +301,49 @@ public sealed class LeadTransaction(DbConnection connection, DbTransaction trans
         return writes.Add(sql, parameters);
     }
 
-    /// <summary>Multi-row INSERT; with <paramref name="key"/> a row whose key is stored already is left as it is.</summary>
-    private void Insert(RoundTrip writes, string table, string[] columns, string[]? key, IEnumerable<object?[]> rows)
+    /// <summary>
+    /// A column of each row as one array parameter, @c0, @c1 … in column order: statements whose text is the same
+    /// whatever the number of rows, so Npgsql prepares them once (a multi-row VALUES list is new text for every batch
+    /// size, parsed and planned each time, with a parameter per value).
+    /// </summary>
+    private static List<KeyValuePair<string, object?>> ColumnArrays((string Name, string PostgresType)[] table, List<object?[]> rows)
     {
+        var parameters = new List<KeyValuePair<string, object?>>(table.Length + 1);
+        for (var c = 0; c < table.Length; c++)
+        {
+            var column = c;
+            object array = table[c].PostgresType switch
+            {
+                "float8" => rows.Select(r => r[column] is { } v ? Convert.ToDouble(v, CultureInfo.InvariantCulture) : (double?)null).ToArray(),
+                "int4" => rows.Select(r => r[column] is { } v ? Convert.ToInt32(v, CultureInfo.InvariantCulture) : (int?)null).ToArray(),
+                "numeric" => rows.Select(r => r[column] is { } v ? Convert.ToDecimal(v, CultureInfo.InvariantCulture) : (decimal?)null).ToArray(),
+                // timestamptz takes UTC only.
+                "timestamptz" => rows.Select(r => r[column] is DateTimeOffset at ? at.UtcDateTime : (DateTime?)null).ToArray(),
+                "date" => rows.Select(r => r[column] is DateTime day ? DateOnly.FromDateTime(day) : (DateOnly?)null).ToArray(),
+                "uuid" => rows.Select(r => (Guid?)r[column]).ToArray(),
+                _ => rows.Select(r => (string?)r[column]).ToArray(),
+            };
+            parameters.Add(new($"c{c}", array));
+        }
+        return parameters;
+    }
+
+    /// <summary>
+    /// Inserts rows; with <paramref name="key"/> a row whose key is stored already is left as it is. PostgreSQL: one
+    /// statement over a column array each (<see cref="ColumnArrays"/>). SQLite: one statement run per row. SQL Server:
+    /// multi-row statements, as many rows each as its parameter limit allows.
+    /// </summary>
+    private void Insert(RoundTrip writes, string table, (string Name, string PostgresType)[] typed, string[]? key, IEnumerable<object?[]> rows)
+    {
+        var columns = typed.Select(c => c.Name).ToArray();
+        if (dialect.Provider == DatabaseProvider.PostgreSql)
+        {
+            var all = rows.ToList();
+            if (all.Count == 0) return;
+            var select = $"SELECT * FROM unnest({string.Join(", ", typed.Select((column, c) => $"@c{c}::{column.PostgresType}[]"))})";
+            writes.Add(dialect.InsertRows(table, columns, select, key), ColumnArrays(typed, all));
+            return;
+        }
         if (dialect.Provider == DatabaseProvider.Sqlite)
         {
             var row = rows.ToList();

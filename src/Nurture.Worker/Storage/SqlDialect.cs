@@ -98,21 +98,24 @@ public sealed class SqlDialect
     /// One INSERT of many rows (<paramref name="tuples"/> are "(@p0, @p1, …)"). With <paramref name="key"/>, rows whose key
     /// is stored already are skipped: ON CONFLICT on PostgreSQL, OR IGNORE on SQLite, NOT EXISTS under a key lock on SQL Server.
     /// </summary>
-    public string InsertRows(string table, IReadOnlyList<string> columns, IReadOnlyList<string> tuples, IReadOnlyList<string>? key = null)
+    public string InsertRows(string table, IReadOnlyList<string> columns, IReadOnlyList<string> tuples, IReadOnlyList<string>? key = null) =>
+        InsertRows(table, columns, "VALUES\n" + string.Join(",\n", tuples), key);
+
+    /// <summary>INSERT of the rows <paramref name="rows"/> gives (a VALUES list or a SELECT); with <paramref name="key"/>, a row whose key is stored already is left out.</summary>
+    public string InsertRows(string table, IReadOnlyList<string> columns, string rows, IReadOnlyList<string>? key = null)
     {
         var list = string.Join(", ", columns);
-        var values = string.Join(",\n", tuples);
-        if (key is null) return $"INSERT INTO {table} ({list}) VALUES\n{values}";
+        if (key is null) return $"INSERT INTO {table} ({list})\n{rows}";
         return Provider switch
         {
-            DatabaseProvider.PostgreSql => $"INSERT INTO {table} ({list}) VALUES\n{values}\nON CONFLICT ({string.Join(", ", key)}) DO NOTHING",
+            DatabaseProvider.PostgreSql => $"INSERT INTO {table} ({list})\n{rows}\nON CONFLICT ({string.Join(", ", key)}) DO NOTHING",
             DatabaseProvider.SqlServer => $"""
                 INSERT INTO {table} ({list})
-                SELECT {string.Join(", ", columns.Select(c => "v." + c))} FROM (VALUES
-                {values}) AS v ({list})
+                SELECT {string.Join(", ", columns.Select(c => "v." + c))} FROM (
+                {rows}) AS v ({list})
                 WHERE NOT EXISTS (SELECT 1 FROM {table} t WITH (UPDLOCK, HOLDLOCK) WHERE {string.Join(" AND ", key.Select(k => $"t.{k} = v.{k}"))})
                 """,
-            _ => $"INSERT OR IGNORE INTO {table} ({list}) VALUES\n{values}",
+            _ => $"INSERT OR IGNORE INTO {table} ({list})\n{rows}",
         };
     }
 
