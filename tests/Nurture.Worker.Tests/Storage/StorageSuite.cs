@@ -259,6 +259,38 @@ public abstract class StorageSuite(DatabaseProvider provider)
     }
 
     [SkippableFact]
+    public async Task Should_write_every_kind_of_row_of_one_batch_with_its_values_and_its_nulls()
+    {
+        // One batch that writes each table a batch can write, with values of each column type and NULLs among them:
+        // PostgreSQL takes each column as one array, SQLite a row at a time, SQL Server a multi-row statement.
+        var database = TestDatabase.Create(Provider);
+        var store = Store(database);
+        var spend = new CampaignSpendRecorded
+        {
+            EventId = Id(), OccurredAt = Now, Channel = "Ads", Amount = 99.50m, Currency = "EUR",
+            PeriodStart = new DateOnly(2026, 2, 1), PeriodEnd = new DateOnly(2026, 2, 28),
+        };
+        await Apply(store,
+            Captured("lead-v"), Captured("lead-w"), spend,
+            new DealWon { EventId = Id(), LeadId = "lead-v", OccurredAt = Now.AddMinutes(1), Revenue = 1234.56m, Currency = "EUR" },
+            new LeadUnsubscribed { EventId = Id(), LeadId = "lead-w", OccurredAt = Now.AddMinutes(2), Channel = "list-unsubscribe" });
+
+        Assert.Equal(1, await database.CountAsync("SELECT COUNT(*) FROM lead_events WHERE lead_id IS NULL AND type = 'CampaignSpendRecorded'"));
+        Assert.Equal(4, await database.CountAsync("SELECT COUNT(*) FROM lead_events WHERE lead_id IN ('lead-v', 'lead-w') AND outcome IS NOT NULL"));
+        Assert.Equal(1, await database.CountAsync("SELECT COUNT(*) FROM leads WHERE lead_id = 'lead-w' AND first_mql_at IS NULL AND company = 'Softwarehaus GmbH' AND version = 1"));
+        Assert.Equal(1, await database.CountAsync("SELECT COUNT(*) FROM leads WHERE lead_id = 'lead-v' AND stage = 'Customer' AND deals_won = 1 AND revenue = 1234.56"));
+        Assert.Equal(1, await database.CountAsync("SELECT COUNT(*) FROM deals WHERE lead_id = 'lead-v' AND revenue = 1234.56 AND currency = 'EUR'"));
+        Assert.Equal(1, await database.CountAsync("SELECT COUNT(*) FROM stage_transitions WHERE lead_id = 'lead-v' AND to_stage = 'Customer' AND in_stage_seconds = 60"));
+        Assert.Equal(1, await database.CountAsync("SELECT COUNT(*) FROM nurture_steps WHERE lead_id = 'lead-v' AND status = 'cancelled' AND attempts = 0 AND last_error IS NOT NULL"));
+        Assert.Equal(1, await database.CountAsync("SELECT COUNT(*) FROM nurture_steps WHERE lead_id = 'lead-w' AND status = 'cancelled' AND enrolment = 1 AND step = 0"));
+        Assert.True(await store.IsSuppressedAsync("lead-w@softwarehaus.example"));
+        await using var connection = await database.OpenAsync();
+        var period = (await connection.QueryAsync<(string Channel, decimal Amount, DateTime Start, DateTime End)>("SELECT channel, amount, period_start, period_end FROM spend")).Single();
+        Assert.Equal(("ads", 99.50m, new DateTime(2026, 2, 1), new DateTime(2026, 2, 28)), (period.Channel, period.Amount, period.Start, period.End));
+        Assert.Equal(spend.EventId, (await connection.QueryAsync<Guid>("SELECT event_id FROM spend")).Single());
+    }
+
+    [SkippableFact]
     public async Task Should_re_enrol_a_recycled_lead_as_a_new_enrolment()
     {
         var database = TestDatabase.Create(Provider);
