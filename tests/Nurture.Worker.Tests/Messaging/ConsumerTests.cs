@@ -82,6 +82,8 @@ public sealed class When_events_arrive_on_the_bus : IAsyncLifetime, IDisposable
         var stageChanged = _traffic.Published.Single(x => x.Message is LeadStageChanged { LeadId: "bus-1", To: LeadStage.Mql });
         Assert.Contains(_traffic.Published, x => x.Message is LeadHandedToSales { LeadId: "bus-1" });
         Assert.Equal(((LeadStageChanged)stageChanged.Message).EventId, stageChanged.MessageId); // the outbox id travels as the message id
+        // Counted just after the commit, and the relay may publish before that.
+        await Eventually.Until(() => Task.FromResult(Counter("nurture.events.processed")), n => n >= 3, what: "the events counted");
         Assert.Equal(3, Counter("nurture.events.processed"));
     }
 
@@ -105,12 +107,15 @@ public sealed class When_events_arrive_on_the_bus : IAsyncLifetime, IDisposable
         // Quiet: one event is stored alone, at once; it does not wait for company.
         await _bus.Publish(Captured("lone-1"));
         await Eventually.Until(() => Count("SELECT COUNT(*) FROM lead_events WHERE lead_id = 'lone-1'"), n => n == 1, what: "the lone event stored");
+        // A batch is counted just after its commit: the row can be seen before the measurement is taken.
+        await Eventually.Until(() => Task.FromResult(_counts.Measurements("nurture.events.batch_size").Count), n => n >= 1, what: "the lone batch counted");
         Assert.Equal([1L], _counts.Measurements("nurture.events.batch_size"));
 
         // A rush: 600 events at once wait for the transaction in front of them and go in together.
         var rush = Enumerable.Range(0, 600).Select(i => Captured($"rush-{i}", $"rush{i}@example.com")).ToList();
         await Task.WhenAll(rush.Select(e => _bus.Publish(e)));
         await Eventually.Until(() => Count("SELECT COUNT(*) FROM lead_events WHERE lead_id LIKE 'rush-%'"), n => n == rush.Count, what: "the rush stored");
+        await Eventually.Until(() => Task.FromResult(_counts.Measurements("nurture.events.batch_size").Skip(1).Sum()), n => n >= rush.Count, what: "every batch counted");
 
         var batches = _counts.Measurements("nurture.events.batch_size").Skip(1).ToList();
         Assert.Equal(rush.Count, batches.Sum());
