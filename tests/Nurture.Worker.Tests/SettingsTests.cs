@@ -145,6 +145,21 @@ public class When_the_worker_reads_its_settings
         Assert.StartsWith(expected, error.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("Host=db;Username=nurture", 100, true)]
+    [InlineData("Host=db;Username=nurture;Max Auto Prepare=0;No Reset On Close=false", 0, false)]
+    [InlineData("Host=db;Username=nurture;MaxAutoPrepare=20;NoResetOnClose=False", 20, false)]
+    public void Should_prepare_statements_and_skip_the_pool_reset_on_postgresql_unless_the_connection_string_says_otherwise(
+        string connectionString, int maxAutoPrepare, bool noResetOnClose)
+    {
+        var database = Settings.Database(Config(("Nurture:Database:Provider", "PostgreSql"), ("ConnectionStrings:Nurture", connectionString)));
+
+        var used = new Npgsql.NpgsqlConnectionStringBuilder(database.ConnectionString);
+        Assert.Equal(maxAutoPrepare, used.MaxAutoPrepare);
+        Assert.Equal(noResetOnClose, used.NoResetOnClose);
+        Assert.Equal("db", used.Host);
+    }
+
     [Fact]
     public void Should_default_to_sqlite_in_the_working_folder()
     {

@@ -134,16 +134,21 @@ public sealed class Database
     /// Npgsql prepares the statements a connection runs often (unless the connection string sets Max Auto Prepare,
     /// e.g. to 0 behind a pooler without prepared statements): the same few statements run for every event and email, and
     /// planning them each time cost PostgreSQL more CPU than running them.
+    /// A pooled connection is not reset when it goes back (unless the connection string sets No Reset On Close): Nurture
+    /// leaves no session state behind (its settings and advisory locks are the transaction's), and the seven statements
+    /// of a reset cost PostgreSQL 30 µs of CPU at each open, one open for almost every email sent.
     /// </summary>
     private static string WithPostgresDefaults(string connectionString)
     {
         var builder = new NpgsqlConnectionStringBuilder(connectionString);
-        var given = new DbConnectionStringBuilder { ConnectionString = connectionString };
-        if (!given.Keys.Cast<string>().Any(k => k.Replace(" ", "", StringComparison.Ordinal).Equals("MaxAutoPrepare", StringComparison.OrdinalIgnoreCase)))
+        var given = new DbConnectionStringBuilder { ConnectionString = connectionString }.Keys.Cast<string>()
+            .Select(k => k.Replace(" ", "", StringComparison.Ordinal)).ToHashSet(StringComparer.OrdinalIgnoreCase);
+        if (!given.Contains("MaxAutoPrepare"))
         {
             builder.MaxAutoPrepare = 100;
             builder.AutoPrepareMinUsages = 2;
         }
+        if (!given.Contains("NoResetOnClose")) builder.NoResetOnClose = true;
         return builder.ConnectionString;
     }
 
