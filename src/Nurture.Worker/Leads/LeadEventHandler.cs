@@ -93,14 +93,15 @@ public sealed partial class LeadEventHandler(LeadRecords records, LeadStore stor
             var e = events[i];
             results[i] = seen.Add(e.EventId) ? await DecideAsync(e, batch, transaction) : new AppliedEvent(e, Duplicate: true, Decision: null);
         }
+        var changes = batch.Finished();
         if (mode == EventMode.History)
         {
             // History is recorded, not announced: subscribers hear of what happens from now on, not of every past step.
-            batch.Changes.Outbox.Clear();
+            changes.Outbox.Clear();
         }
 
         // Save: leads, history, transitions, outbox and nurture steps together, or nothing.
-        await transaction.SaveAsync(batch.Changes);
+        await transaction.SaveAsync(changes);
         await transaction.CommitAsync();
         return results;
     }
@@ -249,7 +250,7 @@ public sealed partial class LeadEventHandler(LeadRecords records, LeadStore stor
                 batch.Keep(decision);
                 foreach (var t in decision.Transitions) batch.Changes.Transitions.Add(new TransitionWrite(lead.Id, cause, t, lead.Profile.Source));
                 foreach (var m in decision.Outgoing) batch.Publish(m);
-                await transaction.SaveAsync(batch.Changes);
+                await transaction.SaveAsync(batch.Finished());
                 await transaction.CommitAsync();
                 demoted++;
             }
@@ -292,11 +293,38 @@ public sealed partial class LeadEventHandler(LeadRecords records, LeadStore stor
             Changes.Leads[lead.Id] = new LeadWrite(lead, decision.Score.Total, decision.Score.Fit, stored.GetValueOrDefault(lead.Id)?.Version);
         }
 
-        /// <summary>Queues a message; a lead's score is published once per batch, as it stands at the end of the batch.</summary>
+        /// <summary>Where each lead's latest LeadScored is in the outbox, and the earlier ones it replaced.</summary>
+        private readonly Dictionary<string, int> _scoredAt = new(StringComparer.Ordinal);
+        private readonly List<int> _replaced = [];
+
+        /// <summary>
+        /// Queues a message; a lead's score is published once per batch, as it stands at the end of the batch, in the
+        /// place of its last change. The earlier ones are dropped in <see cref="Finished"/>, in one pass: removing each
+        /// at once searched the whole outbox for every score change, a tenth of `ingest`'s CPU in batches of 2,000.
+        /// </summary>
         public void Publish(NurtureMessage message)
         {
-            if (message is LeadScored scored) Changes.Outbox.RemoveAll(m => m is LeadScored s && s.LeadId == scored.LeadId);
+            if (message is LeadScored scored)
+            {
+                if (_scoredAt.TryGetValue(scored.LeadId, out var earlier)) _replaced.Add(earlier);
+                _scoredAt[scored.LeadId] = Changes.Outbox.Count;
+            }
             Changes.Outbox.Add(message);
+        }
+
+        /// <summary>What the batch writes, the replaced scores dropped.</summary>
+        public LeadChanges Finished()
+        {
+            if (_replaced.Count > 0)
+            {
+                var replaced = _replaced.ToHashSet();
+                var kept = Changes.Outbox.Where((_, i) => !replaced.Contains(i)).ToList();
+                Changes.Outbox.Clear();
+                Changes.Outbox.AddRange(kept);
+                _replaced.Clear();
+                _scoredAt.Clear();
+            }
+            return Changes;
         }
 
         public void CancelSteps(string leadId, string reason)

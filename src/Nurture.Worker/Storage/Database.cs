@@ -80,7 +80,9 @@ public sealed class Database
         if (Provider == DatabaseProvider.Sqlite)
         {
             // WAL lets readers work while one writer commits; the busy timeout makes writers queue instead of failing.
-            await connection.ExecuteAsync("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=10000; PRAGMA synchronous=NORMAL;");
+            // A 16 MiB page cache (2 MiB by default) and a checkpoint every 8,000 WAL pages (1,000) instead of every
+            // batch or so: `ingest` on SQLite spent a fifth of its time in the kernel reading pages back and writing them twice.
+            await connection.ExecuteAsync("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=10000; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-16384; PRAGMA wal_autocheckpoint=8000;");
         }
         return connection;
     }

@@ -57,6 +57,23 @@ public abstract class StorageSuite(DatabaseProvider provider)
     }
 
     [SkippableFact]
+    public async Task Should_publish_each_leads_last_score_of_a_batch_in_the_place_of_its_last_change()
+    {
+        var database = TestDatabase.Create(Provider);
+        var store = Store(database);
+
+        var applied = await Apply(store, Captured("mix-1"), Captured("mix-2"), Did("mix-1", ActivityType.WebinarAttended),
+            Did("mix-2", ActivityType.WhitepaperDownloaded), Did("mix-1", ActivityType.PricingPageViewed), Captured("mix-3"));
+
+        var scores = (await store.ReadOutboxAsync(100)).Where(m => m.Type == nameof(LeadScored)).Select(m => (LeadScored)EventJson.Parse(m.Payload)).ToList();
+        // In the order of each lead's last change: mix-2's last came before mix-1's, and mix-3 came last.
+        Assert.Equal(["mix-2", "mix-1", "mix-3"], scores.Select(s => s.LeadId));
+        Assert.Equal(applied[3].Decision!.Score.Total, scores[0].Score);
+        Assert.Equal(applied[4].Decision!.Score.Total, scores[1].Score);
+        Assert.Equal(applied[5].Decision!.Score.Total, scores[2].Score);
+    }
+
+    [SkippableFact]
     public async Task Should_write_each_lead_of_a_batch_only_at_the_version_it_was_read_at()
     {
         var database = TestDatabase.Create(Provider);
