@@ -7,7 +7,7 @@ namespace Nurture.Worker.Tests.Storage;
 public class When_the_metrics_read_the_funnel_on_PostgreSQL
 {
     [SkippableFact]
-    public async Task Should_count_breaches_and_the_timeline_from_their_own_rows_without_scanning_the_outbox_or_every_sent_step()
+    public async Task Should_count_breaches_the_timeline_and_skipped_stages_without_scanning_the_outbox_or_every_sent_step_or_looping()
     {
         var database = TestDatabase.Create(DatabaseProvider.PostgreSql);
         await using (var connection = await database.OpenAsync())
@@ -37,6 +37,12 @@ public class When_the_metrics_read_the_funnel_on_PostgreSQL
             Assert.DoesNotContain("Seq Scan on nurture_steps", plans, StringComparison.Ordinal);
             Assert.DoesNotContain("Seq Scan on stage_transitions", plans, StringComparison.Ordinal);
             Assert.Contains("ix_outbox_handoff_breaches", plans, StringComparison.Ordinal);
+
+            // The leads that skipped a stage without ever entering it: an anti-join. NOT IN over a subquery larger than
+            // work_mem ran as a nested loop here (a million transitions: more than minutes, every refresh).
+            var skipped = string.Join("\n", await connection.QueryAsync<string>("EXPLAIN " + ReportSql.CountSkipped, new { stage = "Sal", pattern = "%Sal%" }));
+            Assert.Contains("Anti Join", skipped, StringComparison.Ordinal);
+            Assert.DoesNotContain("SubPlan", skipped, StringComparison.Ordinal);
         }
         var store = new LeadStore(database);
 
