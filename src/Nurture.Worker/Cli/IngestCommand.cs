@@ -51,7 +51,7 @@ public static class IngestCommand
 
             // As of now, like `report` and the API: MQLs count for the close rate once the sales cycle has passed since.
             var cohorts = await store.ReadCohortsAsync(now.AddDays(-definition.Value.SalesCycleDays), cancel);
-            var (overall, bySource) = MqlValue.EstimateAll(cohorts, definition.Value);
+            var (overall, bySource) = MqlValue.EstimateAll(cohorts.OldEnough, definition.Value);
             var output = new
             {
                 Database = database.Provider.ToString(),

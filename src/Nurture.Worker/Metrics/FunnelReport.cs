@@ -23,18 +23,19 @@ public sealed record FunnelReport(
     public static async Task<FunnelReport> ReadAsync(LeadStore store, Definition definition, DateTimeOffset now, CancellationToken cancel = default)
     {
         var cohorts = await store.ReadCohortsAsync(now.AddDays(-definition.Value.SalesCycleDays), cancel);
-        var (overall, bySource) = Core.MqlValue.EstimateAll(cohorts, definition.Value);
+        var (overall, bySource) = Core.MqlValue.EstimateAll(cohorts.OldEnough, definition.Value);
         // Spend is set against every MQL and customer a source ever brought, not only the cohort old enough for the close rate.
-        var allTime = (await store.ReadCohortsAsync(DateTimeOffset.MaxValue, cancel)).ToDictionary(c => c.Source ?? "", StringComparer.Ordinal);
+        var allTime = cohorts.Ever.ToDictionary(c => c.Source ?? "", StringComparer.Ordinal);
         var spend = (await store.ReadSpendAsync(cancel)).ToDictionary(
             s => s.Key,
             s => allTime.TryGetValue(s.Key, out var c) ? Core.MqlValue.Spend(s.Value, c.Mqls, c.Customers, c.Revenue) : Core.MqlValue.Spend(s.Value, 0, 0, 0m),
             StringComparer.Ordinal);
+        var leadsPerStage = await store.ReadStageCountsAsync(cancel);
         return new FunnelReport(
             now,
             definition.Version,
-            await store.ReadFunnelAsync(cancel),
-            await store.ReadStageCountsAsync(cancel),
+            await store.ReadFunnelAsync(leadsPerStage, cancel),
+            leadsPerStage,
             overall,
             bySource,
             spend,
@@ -44,13 +45,23 @@ public sealed record FunnelReport(
     }
 }
 
-/// <summary>Reads the funnel every Nurture:Metrics:RefreshSeconds for the gauges, so a scrape never waits on the database.</summary>
-public sealed class FunnelRefresher(LeadStore store, Definition definition, TimeProvider clock, NurtureMetrics metrics, MetricsSettings settings, ILogger<FunnelRefresher> log) : BackgroundService
+/// <summary>
+/// Reads the funnel every Nurture:Metrics:RefreshSeconds for the gauges, so a scrape never waits on the database. A long
+/// history makes a read expensive (seconds of the database's time at a million transitions): the wait after a read is
+/// then stretched to nine times its length, so the gauges never take more than a tenth of the database's time.
+/// </summary>
+public sealed partial class FunnelRefresher(LeadStore store, Definition definition, TimeProvider clock, NurtureMetrics metrics, MetricsSettings settings, ILogger<FunnelRefresher> log) : BackgroundService
 {
+    /// <summary>The wait after a read per second the read took.</summary>
+    internal const int WaitPerReadSecond = 9;
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        var configured = TimeSpan.FromSeconds(settings.RefreshSeconds);
+        var stretched = false;
         while (!stoppingToken.IsCancellationRequested)
         {
+            var started = System.Diagnostics.Stopwatch.GetTimestamp();
             try
             {
                 var now = clock.GetUtcNow();
@@ -61,11 +72,19 @@ public sealed class FunnelRefresher(LeadStore store, Definition definition, Time
             }
             catch (Exception e) when (!stoppingToken.IsCancellationRequested)
             {
-                log.LogWarning(e, "Reading the funnel for the metrics failed; trying again in {Seconds} s", settings.RefreshSeconds);
+                LogReadFailed(log, e, settings.RefreshSeconds);
+            }
+            var took = System.Diagnostics.Stopwatch.GetElapsedTime(started);
+            var wait = WaitAfter(took, configured);
+            if (wait > configured != stretched)
+            {
+                stretched = wait > configured;
+                if (stretched) LogStretched(log, took.TotalSeconds, wait.TotalSeconds, settings.RefreshSeconds);
+                else LogBackToConfigured(log, settings.RefreshSeconds);
             }
             try
             {
-                await Task.Delay(TimeSpan.FromSeconds(settings.RefreshSeconds), stoppingToken);
+                await Task.Delay(wait, stoppingToken);
             }
             catch (OperationCanceledException)
             {
@@ -73,6 +92,19 @@ public sealed class FunnelRefresher(LeadStore store, Definition definition, Time
             }
         }
     }
+
+    /// <summary>Nurture:Metrics:RefreshSeconds, or nine times the last read when that is longer.</summary>
+    internal static TimeSpan WaitAfter(TimeSpan took, TimeSpan configured) =>
+        took * WaitPerReadSecond > configured ? took * WaitPerReadSecond : configured;
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Reading the funnel for the metrics failed; trying again in {Seconds} s")]
+    private static partial void LogReadFailed(ILogger logger, Exception e, int seconds);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Reading the funnel for the metrics took {Took:F1} s; the gauges are read every {Wait:F0} s instead of every {Configured} s (Nurture:Metrics:RefreshSeconds) so that they take at most a tenth of the database's time")]
+    private static partial void LogStretched(ILogger logger, double took, double wait, int configured);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "The gauges are read every {Configured} s again (Nurture:Metrics:RefreshSeconds)")]
+    private static partial void LogBackToConfigured(ILogger logger, int configured);
 }
 
 /// <summary>Gauges over the latest funnel report. Labels: stage, source, bound — never a lead.</summary>

@@ -139,7 +139,7 @@ public sealed class SnapshotMqlValue(LeadStore store, Definition definition, Tim
     {
         var now = clock.GetUtcNow();
         var cohorts = await store.ReadCohortsAsync(now.AddDays(-definition.Value.SalesCycleDays), cancel);
-        var (overall, bySource) = MqlValue.EstimateAll(cohorts, definition.Value);
+        var (overall, bySource) = MqlValue.EstimateAll(cohorts.OldEnough, definition.Value);
         var estimates = bySource.Prepend(overall).ToList();
         var messages = estimates.Select(v => new MqlValueCalculated
         {

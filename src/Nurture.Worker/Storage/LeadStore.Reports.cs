@@ -6,6 +6,9 @@ namespace Nurture.Worker.Storage;
 
 public sealed record DayCount(string Day, string Series, int Count);
 
+/// <summary>MQLs per source: the cohorts old enough to count for the close rate (sources without one left out), and every MQL each source ever brought.</summary>
+public sealed record MqlCohorts(IReadOnlyList<CohortCounts> OldEnough, IReadOnlyList<CohortCounts> Ever);
+
 public sealed record TimeInStage(LeadStage Stage, int Leads, double AverageDays, double LongestDays);
 
 public sealed class LeadHistoryRow
@@ -56,28 +59,36 @@ public sealed partial class LeadStore
     /// The funnel from the recorded transitions, counted in SQL: a stage is reached when a transition entered it (every lead
     /// entered Lead), skipped when a transition jumped over it and none ever entered it. Never from the furthest stage, which would invent the stages in between.
     /// </summary>
-    public async Task<IReadOnlyList<FunnelStage>> ReadFunnelAsync(CancellationToken cancel = default)
+    public async Task<IReadOnlyList<FunnelStage>> ReadFunnelAsync(CancellationToken cancel = default) =>
+        await ReadFunnelAsync(await ReadStageCountsAsync(cancel), cancel);
+
+    /// <param name="now">The leads in each stage now (<see cref="ReadStageCountsAsync"/>), which the caller has read already: every lead entered Lead.</param>
+    public async Task<IReadOnlyList<FunnelStage>> ReadFunnelAsync(IReadOnlyDictionary<LeadStage, int> now, CancellationToken cancel = default)
     {
         await using var connection = await Database.OpenAsync(cancel);
-        var now = await ReadStageCountsAsync(cancel);
-        var reached = new Dictionary<LeadStage, int> { [LeadStage.Lead] = await connection.ExecuteScalarAsync<int>(new CommandDefinition(ReportSql.CountLeads, cancellationToken: cancel)) };
-        var skipped = new Dictionary<LeadStage, int>();
-        foreach (var stage in Funnel.Stages.Skip(1))
-        {
-            var args = new { stage = stage.ToString(), pattern = $"%{stage}%" };
-            reached[stage] = await connection.ExecuteScalarAsync<int>(new CommandDefinition(ReportSql.CountEntered, args, cancellationToken: cancel));
-            skipped[stage] = await connection.ExecuteScalarAsync<int>(new CommandDefinition(ReportSql.CountSkipped, args, cancellationToken: cancel));
-        }
+        // One statement for every stage's entries and one for every stage's skips: each reads the history once, not once a stage.
+        var reached = (await connection.QueryAsync<StageCount>(new CommandDefinition(ReportSql.CountEntered, cancellationToken: cancel)))
+            .ToDictionary(r => Enum.Parse<LeadStage>(r.Stage), r => r.Leads);
+        reached[LeadStage.Lead] = now.Values.Sum();
+        var skipped = (await connection.QueryAsync<StageCount>(new CommandDefinition(ReportSql.CountSkipped, cancellationToken: cancel)))
+            .ToDictionary(r => Enum.Parse<LeadStage>(r.Stage), r => r.Leads);
         return Funnel.From(reached, skipped, now);
     }
 
-    /// <summary>The MQL cohorts old enough to count (first MQL before <paramref name="cutoff"/>), per source, counted in SQL, with the revenue's squares for its spread.</summary>
-    public async Task<IReadOnlyList<CohortCounts>> ReadCohortsAsync(DateTimeOffset cutoff, CancellationToken cancel = default)
+    /// <summary>
+    /// The MQL cohorts per source, counted in SQL in one pass over the MQLs: those old enough to count (first MQL at or
+    /// before <paramref name="cutoff"/>), with the revenue's squares for its spread, and every MQL a source ever brought.
+    /// </summary>
+    public async Task<MqlCohorts> ReadCohortsAsync(DateTimeOffset cutoff, CancellationToken cancel = default)
     {
         await using var connection = await Database.OpenAsync(cancel);
-        var rows = await connection.QueryAsync<CohortRevenueRow>(new CommandDefinition(ReportSql.CohortsBySource, new { cutoff }, cancellationToken: cancel));
-        return rows.Select(r => new CohortCounts(r.Source, r.Mqls, r.Customers, Amount(r.Revenue), Convert.ToDouble(r.RevenueSquares ?? 0.0, System.Globalization.CultureInfo.InvariantCulture))).ToList();
+        var rows = (await connection.QueryAsync<CohortRevenueRow>(new CommandDefinition(ReportSql.CohortsBySource, new { cutoff }, cancellationToken: cancel))).ToList();
+        return new MqlCohorts(
+            rows.Where(r => r.Mqls > 0).Select(r => new CohortCounts(r.Source, r.Mqls, r.Customers, Amount(r.Revenue), Squares(r.RevenueSquares))).ToList(),
+            rows.Select(r => new CohortCounts(r.Source, r.EverMqls, r.EverCustomers, Amount(r.EverRevenue), Squares(r.EverRevenueSquares))).ToList());
     }
+
+    private static double Squares(object? value) => Convert.ToDouble(value ?? 0.0, System.Globalization.CultureInfo.InvariantCulture);
 
     private static decimal Amount(object? value) => value is null or DBNull ? 0m : decimal.Round(Convert.ToDecimal(value, System.Globalization.CultureInfo.InvariantCulture), 2);
 
@@ -88,6 +99,10 @@ public sealed partial class LeadStore
         public int Customers { get; set; }
         public object? Revenue { get; set; }
         public object? RevenueSquares { get; set; }
+        public int EverMqls { get; set; }
+        public int EverCustomers { get; set; }
+        public object? EverRevenue { get; set; }
+        public object? EverRevenueSquares { get; set; }
     }
 
     public async Task<int> CountHandOffBreachesAsync(CancellationToken cancel = default)
@@ -182,26 +197,39 @@ public sealed partial class LeadStore
 internal static class ReportSql
 {
     public const string CohortsBySource = """
-        SELECT source, COUNT(*) AS mqls,
-               SUM(CASE WHEN deals_won > 0 THEN 1 ELSE 0 END) AS customers,
-               SUM(CASE WHEN deals_won > 0 THEN revenue ELSE 0.0 END) AS revenue,
-               SUM(CASE WHEN deals_won > 0 THEN revenue * revenue ELSE 0.0 END) AS revenue_squares
+        SELECT source,
+               SUM(CASE WHEN first_mql_at <= @cutoff THEN 1 ELSE 0 END) AS mqls,
+               SUM(CASE WHEN first_mql_at <= @cutoff AND deals_won > 0 THEN 1 ELSE 0 END) AS customers,
+               SUM(CASE WHEN first_mql_at <= @cutoff AND deals_won > 0 THEN revenue ELSE 0.0 END) AS revenue,
+               SUM(CASE WHEN first_mql_at <= @cutoff AND deals_won > 0 THEN revenue * revenue ELSE 0.0 END) AS revenue_squares,
+               COUNT(*) AS ever_mqls,
+               SUM(CASE WHEN deals_won > 0 THEN 1 ELSE 0 END) AS ever_customers,
+               SUM(CASE WHEN deals_won > 0 THEN revenue ELSE 0.0 END) AS ever_revenue,
+               SUM(CASE WHEN deals_won > 0 THEN revenue * revenue ELSE 0.0 END) AS ever_revenue_squares
         FROM leads
-        WHERE first_mql_at IS NOT NULL AND first_mql_at <= @cutoff
+        WHERE first_mql_at IS NOT NULL
         GROUP BY source
         ORDER BY source
         """;
 
-    public const string CountLeads = "SELECT COUNT(*) FROM leads";
+    /// <summary>The funnel's stages after Lead, as a table of the stage and its pattern in a transition's skipped list.</summary>
+    private static readonly string FunnelStagesTable = string.Join(" UNION ALL ", Funnel.Stages.Skip(1).Select(s => $"SELECT '{s}' AS stage, '%{s}%' AS pattern"));
 
-    public const string CountEntered = "SELECT COUNT(DISTINCT lead_id) FROM stage_transitions WHERE to_stage = @stage";
+    public static readonly string CountEntered = $"""
+        SELECT to_stage AS stage, COUNT(DISTINCT lead_id) AS leads FROM stage_transitions
+        WHERE to_stage IN ({string.Join(", ", Funnel.Stages.Skip(1).Select(s => $"'{s}'"))})
+        GROUP BY to_stage
+        """;
 
     // Skipped lists stage names joined by commas; no stage name is part of another. NOT EXISTS, not NOT IN: PostgreSQL
     // runs NOT IN over a subquery larger than work_mem as a nested loop (a million transitions: more than minutes).
-    public const string CountSkipped = """
-        SELECT COUNT(DISTINCT s.lead_id) FROM stage_transitions s
-        WHERE s.skipped LIKE @pattern
-          AND NOT EXISTS (SELECT 1 FROM stage_transitions e WHERE e.lead_id = s.lead_id AND e.to_stage = @stage)
+    public static readonly string CountSkipped = $"""
+        SELECT f.stage, COUNT(DISTINCT s.lead_id) AS leads
+        FROM stage_transitions s
+        JOIN ({FunnelStagesTable}) f ON s.skipped LIKE f.pattern
+        WHERE s.skipped <> ''
+          AND NOT EXISTS (SELECT 1 FROM stage_transitions e WHERE e.lead_id = s.lead_id AND e.to_stage = f.stage)
+        GROUP BY f.stage
         """;
 
     public const string CountHandOffBreaches = "SELECT COUNT(*) FROM outbox WHERE type = 'HandOffSlaBreached'";

@@ -40,7 +40,7 @@ public class When_the_metrics_read_the_funnel_on_PostgreSQL
 
             // The leads that skipped a stage without ever entering it: an anti-join. NOT IN over a subquery larger than
             // work_mem ran as a nested loop here (a million transitions: more than minutes, every refresh).
-            var skipped = string.Join("\n", await connection.QueryAsync<string>("EXPLAIN " + ReportSql.CountSkipped, new { stage = "Sal", pattern = "%Sal%" }));
+            var skipped = string.Join("\n", await connection.QueryAsync<string>("EXPLAIN " + ReportSql.CountSkipped));
             Assert.Contains("Anti Join", skipped, StringComparison.Ordinal);
             Assert.DoesNotContain("SubPlan", skipped, StringComparison.Ordinal);
         }

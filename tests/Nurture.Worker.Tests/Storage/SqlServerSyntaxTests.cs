@@ -31,9 +31,10 @@ public partial class When_SQL_Server_is_not_at_hand
         data.Add("SqlDialect.InsertRows (if new)", dialect.InsertRows("outbox", ["message_id", "type", "payload", "created_at"], ["(@p0, @p1, @p2, @p3)", "(@p4, @p5, @p6, @p7)"], ["message_id"]));
         foreach (var type in new[] { typeof(StoreSql), typeof(NurtureSql), typeof(ReportSql), typeof(ExperimentSql), typeof(Nurture.Worker.Webhooks.WebhookSql), typeof(Nurture.Worker.Webhooks.WebhookSqlServerSql), typeof(ErasureSql) })
         {
-            foreach (var field in type.GetFields(BindingFlags.Public | BindingFlags.Static).Where(f => f.IsLiteral))
+            // Constants, and statements built once from the domain's lists (static readonly).
+            foreach (var field in type.GetFields(BindingFlags.Public | BindingFlags.Static).Where(f => f.FieldType == typeof(string) && (f.IsLiteral || f.IsInitOnly)))
             {
-                data.Add($"{type.Name}.{field.Name}", (string)field.GetRawConstantValue()!);
+                data.Add($"{type.Name}.{field.Name}", (string)(field.IsLiteral ? field.GetRawConstantValue() : field.GetValue(null))!);
             }
         }
         return data;

@@ -367,9 +367,16 @@ public abstract class StorageSuite(DatabaseProvider provider)
         var generated = Replay.Run(events.Where(e => e is not LeadEvent { LeadId: "phone-deal" }), definition, end).Summary.Funnel;
         Assert.Contains(replay.Leads.Single(l => l.LeadId == "phone-deal").Transitions, t => t.To == LeadStage.Customer && t.Skipped.Count == 3);
         Assert.Equal(generated.Select(f => f.Skipped).Zip([0, 1, 1, 1, 0], (a, b) => a + b), funnel.Select(f => f.Skipped));
-        var (overall, bySource) = MqlValue.EstimateAll(cohorts, definition.Value);
+        var (overall, bySource) = MqlValue.EstimateAll(cohorts.OldEnough, definition.Value);
         Assert.Equal(replay.Summary.MqlValue, overall);
         Assert.Equal(replay.Summary.MqlValueBySource.Where(v => v.Mqls > 0), bySource);
+        // Every MQL a source ever brought, read in the same pass: what a cutoff after every first MQL counts as old enough.
+        var everything = await store.ReadCohortsAsync(DateTimeOffset.MaxValue);
+        Assert.Equal(everything.OldEnough, everything.Ever);
+        Assert.Equal(everything.Ever, cohorts.Ever);
+        var january = await store.ReadCohortsAsync(new DateTimeOffset(2026, 1, 31, 0, 0, 0, TimeSpan.Zero));
+        Assert.Equal(cohorts.Ever, january.Ever);
+        Assert.InRange(january.OldEnough.Sum(c => c.Mqls), 1, january.Ever.Sum(c => c.Mqls) - 1);
         Assert.Equal(replay.Summary.SpendByChannel.ToDictionary(s => s.Key, s => s.Value.Spend), spend.ToDictionary(s => s.Key, s => s.Value));
     }
 
