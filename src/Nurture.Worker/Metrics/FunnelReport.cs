@@ -62,6 +62,7 @@ public sealed partial class FunnelRefresher(LeadStore store, Definition definiti
         while (!stoppingToken.IsCancellationRequested)
         {
             var started = System.Diagnostics.Stopwatch.GetTimestamp();
+            var took = TimeSpan.Zero;
             try
             {
                 var now = clock.GetUtcNow();
@@ -69,12 +70,13 @@ public sealed partial class FunnelRefresher(LeadStore store, Definition definiti
                 // The experiments first: a scrape that sees this funnel sees these experiments too.
                 metrics.LatestExperiments = await ExperimentReport.ReadAsync(store, definition, now, stoppingToken);
                 metrics.Latest = funnel;
+                // Only a read that finished stretches the wait: one that failed slowly (the database away) is tried again soon.
+                took = System.Diagnostics.Stopwatch.GetElapsedTime(started);
             }
             catch (Exception e) when (!stoppingToken.IsCancellationRequested)
             {
                 LogReadFailed(log, e, settings.RefreshSeconds);
             }
-            var took = System.Diagnostics.Stopwatch.GetElapsedTime(started);
             var wait = WaitAfter(took, configured);
             if (wait > configured != stretched)
             {
