@@ -14,6 +14,18 @@ public static class Clicks
         activity.Properties is { } p && p.TryGetValue(Machine, out var value) && string.Equals(value, "true", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>
+    /// The nurture email a click was on: its track and step as the click's properties name them (a step written as a
+    /// plain number, e.g. "2", not "02"); null for any other activity, or a click that names none.
+    /// </summary>
+    public static (string Track, int Step)? EmailStep(LeadActivityRecorded activity) =>
+        activity.Activity == ActivityType.EmailClicked && activity.Properties is { } p
+        && p.TryGetValue("track", out var track) && p.TryGetValue("step", out var text)
+        && int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var step)
+        && step.ToString(System.Globalization.CultureInfo.InvariantCulture) == text
+            ? (track, step)
+            : null;
+
+    /// <summary>
     /// Whether a click looks like a machine's: a HEAD request, a click within <paramref name="afterDelivery"/> of the
     /// email going out, or another link of the same email clicked within <paramref name="burst"/> of this one.
     /// </summary>

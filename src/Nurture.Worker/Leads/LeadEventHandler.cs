@@ -195,6 +195,9 @@ public sealed partial class LeadEventHandler(LeadRecords records, LeadStore stor
             case DealWon won:
                 changes.Deals.Add(won);
                 break;
+            case LeadActivityRecorded clicked when Clicks.EmailStep(clicked) is var (track, step):
+                changes.Clicks.Add(new ClickWrite(clicked.EventId, clicked.LeadId, track, step, clicked.OccurredAt, Clicks.ByMachine(clicked)));
+                break;
             case LeadUnsubscribed when email is not null:
                 changes.Suppressions.TryAdd(LeadStore.EmailHash(email), ("unsubscribed", e.OccurredAt));
                 break;

@@ -23,6 +23,9 @@ public sealed record StepWrite(string LeadId, string Track, int Enrolment, int S
     public string? CancelledBecause { get; set; }
 }
 
+/// <summary>A click on a nurture email's link, by the email's track and step, for the experiments' reports.</summary>
+public sealed record ClickWrite(Guid EventId, string LeadId, string Track, int Step, DateTimeOffset At, bool ByMachine);
+
 public sealed record EventWrite(NurtureMessage Event, string? LeadId, string Outcome)
 {
     public string Payload { get; set; } = EventJson.Write(Event);
@@ -44,6 +47,7 @@ public sealed class LeadChanges
     public Dictionary<string, string> StepsCancelled { get; } = new(StringComparer.Ordinal);
     public List<StepWrite> Steps { get; } = [];
     public List<DealWon> Deals { get; } = [];
+    public List<ClickWrite> Clicks { get; } = [];
     public List<CampaignSpendRecorded> Spend { get; } = [];
     /// <summary>Suppressed addresses by their hash, with the reason and when.</summary>
     public Dictionary<string, (string Reason, DateTimeOffset At)> Suppressions { get; } = new(StringComparer.Ordinal);
@@ -166,6 +170,8 @@ public sealed class LeadTransaction(DbConnection connection, DbTransaction trans
 
         Insert(writes, "deals", DealTable, null,
             changes.Deals.Select(d => new object?[] { d.EventId, d.LeadId, d.Revenue, d.Currency, d.OccurredAt }));
+        Insert(writes, "email_clicks", ClickTable, ["event_id"],
+            changes.Clicks.Select(c => new object?[] { c.EventId, c.LeadId, c.Track, c.Step, c.At, c.ByMachine ? 1 : 0 }));
         Insert(writes, "spend", SpendTable, null,
             changes.Spend.Select(s => new object?[]
             {
@@ -227,6 +233,9 @@ public sealed class LeadTransaction(DbConnection connection, DbTransaction trans
         ("lead_id", "text"), ("track", "text"), ("enrolment", "int4"), ("step", "int4"), ("template", "text"), ("due_at", "timestamptz"), ("status", "text"),
         ("attempts", "int4"), ("last_error", "text"),
     ];
+
+    private static readonly (string Name, string PostgresType)[] ClickTable =
+        [("event_id", "uuid"), ("lead_id", "text"), ("track", "text"), ("step", "int4"), ("at", "timestamptz"), ("by_machine", "int4")];
 
     private static readonly (string Name, string PostgresType)[] DealTable = [("event_id", "uuid"), ("lead_id", "text"), ("revenue", "numeric"), ("currency", "text"), ("at", "timestamptz")];
 

@@ -22,13 +22,8 @@ public sealed partial class LeadStore
             .ToLookup(r => r.LeadId, r => r.At, StringComparer.Ordinal);
         var deals = (await connection.QueryAsync<DealRow>(new CommandDefinition(ExperimentSql.Deals, args, cancellationToken: cancel)))
             .ToLookup(r => r.LeadId, r => (r.At, Amount(r.Revenue)), StringComparer.Ordinal);
-        var clicks = await connection.QueryAsync<(string LeadId, string Payload)>(new CommandDefinition(ExperimentSql.Clicks,
-            new { track, step, type = nameof(LeadActivityRecorded), pattern = "%emailClicked%" }, cancellationToken: cancel));
-        var stepText = step.ToString(CultureInfo.InvariantCulture);
-        var clicked = clicks.Select(c => EventJson.Parse(c.Payload)).OfType<LeadActivityRecorded>()
-            .Where(a => a.Activity == ActivityType.EmailClicked && !Clicks.ByMachine(a) && a.Properties is { } p
-                && p.GetValueOrDefault("track") == track && p.GetValueOrDefault("step") == stepText)
-            .Select(a => a.LeadId).ToHashSet(StringComparer.Ordinal);
+        var clicked = (await connection.QueryAsync<string>(new CommandDefinition(ExperimentSql.Clicks, args, cancellationToken: cancel)))
+            .ToHashSet(StringComparer.Ordinal);
         return sent.Select(s => new Exposure(s.LeadId, s.SentAt, mqls[s.LeadId].ToList(), deals[s.LeadId].ToList(), clicked.Contains(s.LeadId))).ToList();
     }
 
@@ -67,5 +62,6 @@ internal static class ExperimentSql
 
     public const string Deals = "SELECT d.lead_id, d.at, d.revenue FROM deals d WHERE d.lead_id IN (" + Exposed + ")";
 
-    public const string Clicks = "SELECT e.lead_id, e.payload FROM lead_events e WHERE e.type = @type AND e.payload LIKE @pattern AND e.lead_id IN (" + Exposed + ")";
+    // A person's clicks only: a link scanner's or prefetcher's are kept and count for nothing.
+    public const string Clicks = "SELECT DISTINCT c.lead_id FROM email_clicks c WHERE c.track = @track AND c.step = @step AND c.by_machine = 0 AND c.lead_id IN (" + Exposed + ")";
 }

@@ -74,6 +74,53 @@ public abstract class StorageSuite(DatabaseProvider provider)
     }
 
     [SkippableFact]
+    public async Task Should_keep_each_click_on_an_email_step_as_a_row_and_fill_earlier_clicks_from_their_events()
+    {
+        var database = TestDatabase.Create(Provider);
+        var store = Store(database);
+        LeadActivityRecorded Clicked(string leadId, Dictionary<string, string> properties, ActivityType activity = ActivityType.EmailClicked) =>
+            Did(leadId, activity) with { Properties = properties };
+        var person = Clicked("click-1", new() { ["track"] = "software", ["step"] = "0", ["link"] = "1" });
+
+        await Apply(store, Captured("click-1"), Captured("click-2"), person,
+            Clicked("click-1", new() { ["track"] = "software", ["step"] = "1", ["link"] = "0" }),
+            Clicked("click-2", new() { ["track"] = "software", ["step"] = "0", ["link"] = "0", [Clicks.Machine] = "true" }),
+            Clicked("click-2", new() { ["track"] = "software", ["step"] = "02" }), // not a plain number: names no step
+            Clicked("click-2", new() { ["step"] = "0" }), // no track
+            Clicked("click-2", new() { ["track"] = "software", ["step"] = "0" }, ActivityType.PricingPageViewed));
+        await Apply(store, person); // delivered again
+
+        const string Rows = "SELECT lead_id, track, step, by_machine FROM email_clicks ORDER BY lead_id, step, by_machine";
+        var rows = await Read(database, Rows);
+        Assert.Equal(["click-1|software|0|0", "click-1|software|1|0", "click-2|software|0|1"], rows);
+
+        // Migration 0017 gives the clicks stored before the table the same rows, event id and time included.
+        var all = await Read(database, "SELECT * FROM email_clicks ORDER BY event_id");
+        await using (var connection = await database.OpenAsync())
+        {
+            await connection.ExecuteAsync("DELETE FROM email_clicks");
+            var script = typeof(Database).Assembly.GetManifestResourceNames().Single(n => n.EndsWith($".Scripts.{Provider}.0017_email_clicks_from_events.sql", StringComparison.Ordinal));
+            using var reader = new StreamReader(typeof(Database).Assembly.GetManifestResourceStream(script)!);
+            await connection.ExecuteAsync(await reader.ReadToEndAsync());
+        }
+        Assert.Equal(all, await Read(database, "SELECT * FROM email_clicks ORDER BY event_id"));
+    }
+
+    private static async Task<List<string>> Read(Database database, string sql)
+    {
+        await using var connection = await database.OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        await using var reader = await command.ExecuteReaderAsync();
+        var rows = new List<string>();
+        while (await reader.ReadAsync())
+        {
+            rows.Add(string.Join("|", Enumerable.Range(0, reader.FieldCount).Select(i => Convert.ToString(reader.GetValue(i), System.Globalization.CultureInfo.InvariantCulture))));
+        }
+        return rows;
+    }
+
+    [SkippableFact]
     public async Task Should_write_each_lead_of_a_batch_only_at_the_version_it_was_read_at()
     {
         var database = TestDatabase.Create(Provider);
