@@ -12,6 +12,28 @@ public class When_a_link_in_a_nurture_email_is_clicked
         Properties = machine ? new Dictionary<string, string> { [Clicks.Machine] = "true", ["machineReason"] = "HEAD request" } : new Dictionary<string, string> { ["link"] = "0" },
     };
 
+    [Theory]
+    [InlineData("emailClicked", "software", "2", "software", 2)]
+    [InlineData("emailClicked", "software", "0", "software", 0)]
+    [InlineData("emailClicked", "software", "02", null, 0)] // the step's text must be the step's own
+    [InlineData("emailClicked", "software", "-1", null, 0)]
+    [InlineData("emailClicked", "software", " 1", null, 0)]
+    [InlineData("emailClicked", "software", "one", null, 0)]
+    [InlineData("emailClicked", null, "1", null, 0)]
+    [InlineData("emailClicked", "software", null, null, 0)]
+    [InlineData("emailOpened", "software", "1", null, 0)] // an open names the email too, but is no click
+    public void Should_name_the_email_step_a_click_was_on_only_when_its_properties_say_it_plainly(string activity, string? track, string? step, string? expectedTrack, int expectedStep)
+    {
+        var properties = new Dictionary<string, string>();
+        if (track is not null) properties["track"] = track;
+        if (step is not null) properties["step"] = step;
+        var click = new Given().Did(Enum.Parse<ActivityType>(activity, ignoreCase: true)) with { Properties = properties };
+
+        var named = Clicks.EmailStep(click);
+
+        Assert.Equal(expectedTrack is null ? null : (expectedTrack, expectedStep), named);
+    }
+
     [Fact]
     public void Should_score_a_persons_click_and_ignore_a_machines()
     {
