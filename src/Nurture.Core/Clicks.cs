@@ -10,6 +10,9 @@ public static class Clicks
 {
     public const string Machine = "machine";
 
+    /// <summary>The properties a tracked click names its email by (the redirect writes them; <see cref="EmailStep"/> reads them).</summary>
+    public const string Track = "track", Step = "step";
+
     public static bool ByMachine(LeadActivityRecorded activity) =>
         activity.Properties is { } p && p.TryGetValue(Machine, out var value) && string.Equals(value, "true", StringComparison.OrdinalIgnoreCase);
 
@@ -19,7 +22,7 @@ public static class Clicks
     /// </summary>
     public static (string Track, int Step)? EmailStep(LeadActivityRecorded activity) =>
         activity.Activity == ActivityType.EmailClicked && activity.Properties is { } p
-        && p.TryGetValue("track", out var track) && p.TryGetValue("step", out var text)
+        && p.TryGetValue(Track, out var track) && p.TryGetValue(Step, out var text)
         && int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var step)
         && step.ToString(System.Globalization.CultureInfo.InvariantCulture) == text
             ? (track, step)

@@ -154,7 +154,7 @@ public static partial class ClickTracking
     {
         var properties = new Dictionary<string, string>
         {
-            ["email"] = link.Email.ToString("N"), ["track"] = link.Track, ["step"] = link.Step.ToString(CultureInfo.InvariantCulture),
+            ["email"] = link.Email.ToString("N"), [Clicks.Track] = link.Track, [Clicks.Step] = link.Step.ToString(CultureInfo.InvariantCulture),
         };
         if (activity == ActivityType.EmailClicked)
         {

@@ -62,7 +62,7 @@ public sealed partial class FunnelRefresher(LeadStore store, Definition definiti
         while (!stoppingToken.IsCancellationRequested)
         {
             var started = System.Diagnostics.Stopwatch.GetTimestamp();
-            var took = TimeSpan.Zero;
+            TimeSpan? took = null;
             try
             {
                 var now = clock.GetUtcNow();
@@ -70,19 +70,23 @@ public sealed partial class FunnelRefresher(LeadStore store, Definition definiti
                 // The experiments first: a scrape that sees this funnel sees these experiments too.
                 metrics.LatestExperiments = await ExperimentReport.ReadAsync(store, definition, now, stoppingToken);
                 metrics.Latest = funnel;
-                // Only a read that finished stretches the wait: one that failed slowly (the database away) is tried again soon.
                 took = System.Diagnostics.Stopwatch.GetElapsedTime(started);
             }
             catch (Exception e) when (!stoppingToken.IsCancellationRequested)
             {
                 LogReadFailed(log, e, settings.RefreshSeconds);
             }
-            var wait = WaitAfter(took, configured);
-            if (wait > configured != stretched)
+            // Only a read that finished stretches the wait: one that failed slowly (the database away) is tried again soon.
+            var wait = configured;
+            if (took is { } read)
             {
-                stretched = wait > configured;
-                if (stretched) LogStretched(log, took.TotalSeconds, wait.TotalSeconds, settings.RefreshSeconds);
-                else LogBackToConfigured(log, settings.RefreshSeconds);
+                wait = WaitAfter(read, configured);
+                if (wait > configured != stretched)
+                {
+                    stretched = wait > configured;
+                    if (stretched) LogStretched(log, read.TotalSeconds, wait.TotalSeconds, settings.RefreshSeconds);
+                    else LogBackToConfigured(log, settings.RefreshSeconds);
+                }
             }
             try
             {

@@ -1,4 +1,3 @@
-using System.Globalization;
 using Dapper;
 using Nurture.Contracts;
 using Nurture.Core;
