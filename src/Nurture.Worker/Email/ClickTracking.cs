@@ -175,7 +175,7 @@ public static partial class ClickTracking
         return handler.HandleNowAsync([recorded], "click", cancel);
     }
 
-    /// <summary>Clicks on other links of the same email close to now: those in this process and those in the lead's history.</summary>
+    /// <summary>Clicks on other links of the same email close to now: those in this process and those stored (another worker's).</summary>
     private static async Task<IReadOnlyList<(int Link, DateTimeOffset At)>> OtherClicksAsync(LeadStore store, TrackedLink link, DateTimeOffset now, ClickSettings settings, CancellationToken cancel)
     {
         var window = TimeSpan.FromSeconds(Math.Max(settings.BurstSeconds, 1) * 5);
@@ -194,9 +194,9 @@ public static partial class ClickTracking
                 if (entry.Value.TrueForAll(c => (now - c.At).Duration() > window)) Recent.TryRemove(entry);
             }
         }
-        var history = await store.HistoryAsync(link.LeadId, cancel);
+        // Another worker's clicks: only the lead's activities of the window are read, not its whole history.
         var email = link.Email.ToString("N");
-        recent.AddRange(history.OfType<LeadActivityRecorded>()
+        recent.AddRange((await store.ActivitiesSinceAsync(link.LeadId, now - window, cancel))
             .Where(a => a.Activity == ActivityType.EmailClicked && a.Properties is { } p && p.GetValueOrDefault("email") == email
                 && int.TryParse(p.GetValueOrDefault("link"), CultureInfo.InvariantCulture, out _))
             .Select(a => (int.Parse(a.Properties!["link"], CultureInfo.InvariantCulture), a.OccurredAt)));

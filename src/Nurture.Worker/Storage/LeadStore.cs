@@ -50,6 +50,18 @@ public sealed partial class LeadStore(Database database, Microsoft.Extensions.Op
         return payloads.Select(EventJson.Parse).ToList();
     }
 
+    /// <summary>
+    /// The lead's activities (clicks, opens, visits) that happened at or after <paramref name="since"/>, in time order:
+    /// found by the index on lead and time, so a lead with a long history costs no more than a new one.
+    /// </summary>
+    public async Task<IReadOnlyList<LeadActivityRecorded>> ActivitiesSinceAsync(string leadId, DateTimeOffset since, CancellationToken cancel = default)
+    {
+        await using var connection = await Database.OpenAsync(cancel);
+        var payloads = await connection.QueryAsync<string>(new CommandDefinition(
+            StoreSql.SelectActivitiesSince, new { leadId, since }, cancellationToken: cancel));
+        return payloads.Select(EventJson.Parse).OfType<LeadActivityRecorded>().ToList();
+    }
+
     public async Task<IReadOnlyList<OutboxMessage>> ReadOutboxAsync(int max, CancellationToken cancel = default)
     {
         await using var connection = await Database.OpenAsync(cancel);

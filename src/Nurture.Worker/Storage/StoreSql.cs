@@ -29,6 +29,12 @@ internal static class StoreSql
 
     public const string SelectHistory = "SELECT payload FROM lead_events WHERE lead_id = @leadId ORDER BY occurred_at, event_id";
 
+    public const string SelectActivitiesSince = """
+        SELECT payload FROM lead_events
+        WHERE lead_id = @leadId AND occurred_at >= @since AND type = 'LeadActivityRecorded'
+        ORDER BY occurred_at, event_id
+        """;
+
     public const string DeleteTransitions = "DELETE FROM stage_transitions WHERE lead_id = @leadId";
 
     public const string InsertRejected = """

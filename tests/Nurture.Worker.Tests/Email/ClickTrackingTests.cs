@@ -136,6 +136,46 @@ public partial class When_a_lead_clicks_a_link_in_a_nurture_email
     }
 
     [Fact]
+    public async Task Should_take_a_click_on_another_link_that_another_worker_stored_moments_before_for_a_scanners()
+    {
+        using var smtp = new TestSmtpServer();
+        var (rig, _) = await SentAsync(smtp);
+        await using var _ = rig;
+        var tokens = rig.App.Services.GetRequiredService<ClickTokens>();
+        rig.Clock.Advance(TimeSpan.FromMinutes(10));
+        var now = rig.Clock.GetUtcNow();
+        var sentAt = now.AddMinutes(-10);
+        string Link(Guid email, int index) =>
+            $"{rig.App.Urls.First()}/r/{tokens.Create(new TrackedLink(Lead, email, "software", 2, index, "https://example.com/software/pricing", sentAt))}";
+        // Link 0 of two emails was clicked through another worker: this process knows of it only from the stored event.
+        LeadActivityRecorded OtherWorkers(Guid email, DateTimeOffset at) => new()
+        {
+            EventId = Guid.NewGuid(), LeadId = Lead, OccurredAt = at, Activity = ActivityType.EmailClicked,
+            Properties = new Dictionary<string, string>
+            {
+                ["email"] = email.ToString("N"), [Core.Clicks.Track] = "software", [Core.Clicks.Step] = "2", ["link"] = "0",
+                ["url"] = "https://example.com/software/webinar",
+            },
+        };
+        var scanned = Guid.NewGuid();
+        var read = Guid.NewGuid();
+        await rig.Apply(OtherWorkers(scanned, now.AddMilliseconds(-800)), OtherWorkers(read, now.AddMinutes(-2)));
+
+        using var browser = Browser();
+        using var burst = await browser.GetAsync(Link(scanned, 1));
+        using var later = await browser.GetAsync(Link(read, 1));
+
+        Assert.Equal(HttpStatusCode.Redirect, burst.StatusCode);
+        Assert.Equal(HttpStatusCode.Redirect, later.StatusCode);
+        // Both at the same moment (the clock stands still), so found by their email rather than by their order.
+        var redirected = (await rig.Store.HistoryAsync(Lead)).OfType<LeadActivityRecorded>().Where(c => c.Properties!["link"] == "1")
+            .ToDictionary(c => c.Properties!["email"], c => c.Properties!);
+        Assert.Equal(2, redirected.Count);
+        Assert.Contains("another link", redirected[scanned.ToString("N")]["machineReason"], StringComparison.Ordinal);
+        Assert.False(redirected[read.ToString("N")].ContainsKey(Core.Clicks.Machine)); // two minutes apart: a person reading on
+    }
+
+    [Fact]
     public async Task Should_carry_reply_to_the_sender_name_of_the_track_and_the_footer_in_both_parts()
     {
         using var smtp = new TestSmtpServer();
