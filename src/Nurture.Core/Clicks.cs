@@ -29,6 +29,15 @@ public static class Clicks
             : null;
 
     /// <summary>
+    /// The nurture email a click was on, when it is a step of a track the definition names; otherwise null. What is kept
+    /// of a click beside its event is then a name from the definition, never free text a publisher put there.
+    /// </summary>
+    public static (string Track, int Step)? EmailStep(LeadActivityRecorded activity, Definition definition) =>
+        EmailStep(activity) is var (track, step) && definition.Nurture.Tracks.Find(t => t.Name == track) is { } named && step < named.Steps.Count
+            ? (track, step)
+            : null;
+
+    /// <summary>
     /// Whether a click looks like a machine's: a HEAD request, a click within <paramref name="afterDelivery"/> of the
     /// email going out, or another link of the same email clicked within <paramref name="burst"/> of this one.
     /// </summary>

@@ -77,6 +77,7 @@ internal static class DefinitionCheck
         foreach (var (i, track) in n.Tracks.Index())
         {
             if (string.IsNullOrWhiteSpace(track.Name)) Add($"Nurture:Tracks:{i}:Name", "is empty.");
+            else if (track.Name.Length > 64) Add($"Nurture:Tracks:{i}:Name", $"'{track.Name[..20]}…' is longer than 64 characters (every step and click stores it).");
             if (track.Steps.Count == 0) Add($"Nurture:Tracks:{i}:Steps", $"track '{track.Name}' has no steps.");
             foreach (var (j, step) in track.Steps.Index())
             {

@@ -34,6 +34,19 @@ public class When_a_link_in_a_nurture_email_is_clicked
         Assert.Equal(expectedTrack is null ? null : (expectedTrack, expectedStep), named);
     }
 
+    [Theory]
+    [InlineData("software", "2", true)]
+    [InlineData("software", "99", false)] // the track has no such step
+    [InlineData("anna@softwarehaus.example", "0", false)] // no track: whatever a publisher wrote there is not kept
+    public void Should_keep_a_click_beside_its_event_only_on_a_step_of_a_track_the_definition_names(string track, string step, bool kept)
+    {
+        var definition = DefaultDefinition.Create();
+        var click = new Given().Did(ActivityType.EmailClicked) with { Properties = new Dictionary<string, string> { ["track"] = track, ["step"] = step } };
+
+        Assert.NotNull(Clicks.EmailStep(click)); // plainly named either way
+        Assert.Equal(kept ? (track, int.Parse(step, System.Globalization.CultureInfo.InvariantCulture)) : null, Clicks.EmailStep(click, definition));
+    }
+
     [Fact]
     public void Should_score_a_persons_click_and_ignore_a_machines()
     {

@@ -21,6 +21,7 @@ public class When_marketing_and_sales_write_a_definition
         { "Nurture:Definition:Nurture:Tracks:1:Steps: track 'software' has no steps", d => d.Nurture.Tracks[1].Steps.Clear() },
         { "Nurture:Definition:Nurture:Tracks: has no default track", d => d.Nurture.Tracks.RemoveAt(3) },
         { "Nurture:Definition:Nurture:Tracks:0:Steps:1:Template: '../etc' may hold only", d => d.Nurture.Tracks[0].Steps[1].Template = "../etc" },
+        { "Nurture:Definition:Nurture:Tracks:2:Name: 'manufacturing-and-in…' is longer than 64 characters", d => d.Nurture.Tracks[2].Name = "manufacturing-and-industrial-automation-for-small-and-mid-sized-companies" },
         { "Nurture:Definition:Nurture:SendWindow:EndHour: (8) must be after StartHour (9)", d => d.Nurture.SendWindow.EndHour = 8 },
         { "Nurture:Definition:Nurture:SendWindow:DefaultTimeZone: 'Mars/Olympus' is not a known time zone", d => d.Nurture.SendWindow.DefaultTimeZone = "Mars/Olympus" },
         { "Nurture:Definition:Value:PriorCloseRate: (20) is a rate", d => d.Value.PriorCloseRate = 20 },

@@ -187,7 +187,7 @@ public sealed partial class LeadEventHandler(LeadRecords records, LeadStore stor
         }
     }
 
-    private static void SideRecords(LeadEvent e, Lead? before, LeadDecision decision, LeadChanges changes)
+    private void SideRecords(LeadEvent e, Lead? before, LeadDecision decision, LeadChanges changes)
     {
         var email = decision.Lead.Profile.Email ?? before?.Profile.Email;
         switch (e)
@@ -195,7 +195,7 @@ public sealed partial class LeadEventHandler(LeadRecords records, LeadStore stor
             case DealWon won:
                 changes.Deals.Add(won);
                 break;
-            case LeadActivityRecorded clicked when Clicks.EmailStep(clicked) is var (track, step):
+            case LeadActivityRecorded clicked when Clicks.EmailStep(clicked, definition) is var (track, step):
                 changes.Clicks.Add(new ClickWrite(clicked.EventId, clicked.LeadId, track, step, clicked.OccurredAt, Clicks.ByMachine(clicked)));
                 break;
             case LeadUnsubscribed when email is not null:

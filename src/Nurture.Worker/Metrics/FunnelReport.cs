@@ -74,9 +74,11 @@ public sealed partial class FunnelRefresher(LeadStore store, Definition definiti
             }
             catch (Exception e) when (!stoppingToken.IsCancellationRequested)
             {
+                // A read the database gave up on for its length was as expensive as a slow one: it stretches the wait too.
+                // Any other failure (the database away) is tried again after RefreshSeconds, however long it took.
+                if (TimedOut(e)) took = System.Diagnostics.Stopwatch.GetElapsedTime(started);
                 LogReadFailed(log, e, settings.RefreshSeconds);
             }
-            // Only a read that finished stretches the wait: one that failed slowly (the database away) is tried again soon.
             var wait = configured;
             if (took is { } read)
             {
@@ -99,11 +101,16 @@ public sealed partial class FunnelRefresher(LeadStore store, Definition definiti
         }
     }
 
+    /// <summary>A command timeout: Npgsql's (a TimeoutException inside), PostgreSQL's statement_timeout (57014), SQL Server's (-2).</summary>
+    internal static bool TimedOut(Exception e) =>
+        e is TimeoutException or Npgsql.PostgresException { SqlState: "57014" } or Microsoft.Data.SqlClient.SqlException { Number: -2 }
+        || e.InnerException is { } inner && TimedOut(inner);
+
     /// <summary>Nurture:Metrics:RefreshSeconds, or nine times the last read when that is longer.</summary>
     internal static TimeSpan WaitAfter(TimeSpan took, TimeSpan configured) =>
         took * WaitPerReadSecond > configured ? took * WaitPerReadSecond : configured;
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Reading the funnel for the metrics failed; trying again in {Seconds} s")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Reading the funnel for the metrics failed; trying again in {Seconds} s or, after a timeout, nine times as long as it took")]
     private static partial void LogReadFailed(ILogger logger, Exception e, int seconds);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Reading the funnel for the metrics took {Took:F1} s; the gauges are read every {Wait:F0} s instead of every {Configured} s (Nurture:Metrics:RefreshSeconds) so that they take at most a tenth of the database's time")]
@@ -116,8 +123,12 @@ public sealed partial class FunnelRefresher(LeadStore store, Definition definiti
 /// <summary>Gauges over the latest funnel report. Labels: stage, source, bound — never a lead.</summary>
 internal static class FunnelGauges
 {
-    public static void Register(Meter meter, Func<FunnelReport?> latest)
+    public static void Register(Meter meter, Func<FunnelReport?> latest, TimeProvider clock)
     {
+        // How old the gauges are: RefreshSeconds at most on a small database, longer when a long read stretched the wait
+        // or the database is away. Nothing before the first read.
+        meter.CreateObservableGauge("nurture.funnel.age", () => Read(latest, r => [new Measurement<double>((clock.GetUtcNow() - r.AsOf).TotalSeconds)]),
+            "s", "Seconds since the funnel gauges were read from the database.");
         meter.CreateObservableGauge("nurture.leads", () => Read(latest, r => r.LeadsPerStage.Select(p => Measure(p.Value, ("stage", p.Key.ToString())))),
             "{lead}", "Leads in each stage now.");
         meter.CreateObservableGauge("nurture.funnel.reached", () => Read(latest, r => r.Funnel.Select(f => Measure(f.Reached, ("stage", f.Stage.ToString())))),

@@ -26,7 +26,7 @@ public sealed class NurtureMetrics : IDisposable
     private readonly Counter<long> _transitions;
     private readonly Histogram<double> _timeInStage;
 
-    public NurtureMetrics(IMeterFactory meters)
+    public NurtureMetrics(IMeterFactory meters, TimeProvider clock)
     {
         _meter = meters.Create(MeterName);
         _processed = _meter.CreateCounter<long>("nurture.events.processed", "{event}", "Events applied to a lead (duplicates not counted).");
@@ -45,7 +45,7 @@ public sealed class NurtureMetrics : IDisposable
         _transitions = _meter.CreateCounter<long>("nurture.stage.transitions", "{transition}", "Stage transitions by from, to and lead source.");
         _timeInStage = _meter.CreateHistogram<double>("nurture.stage.duration", "s", "How long a lead stayed in a stage before it moved on.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [3600, 21600, 86400, 259200, 604800, 1209600, 2592000, 7776000, 15552000] });
-        FunnelGauges.Register(_meter, () => Latest);
+        FunnelGauges.Register(_meter, () => Latest, clock);
         ExperimentGauges.Register(_meter, () => LatestExperiments);
         // Every counter shows from the first scrape (at 0), so dashboards and rate() have a series before the first event.
         foreach (var counter in new[] { _processed, _duplicated, _rejected, _published, _emailsScheduled, _emailsSent, _emailsFailed, _emailsBounced, _unsubscribes, _slaBreaches, _transitions })

@@ -87,6 +87,9 @@ public sealed class Database
         return connection;
     }
 
+    /// <summary>How long one migration script may run.</summary>
+    public static readonly TimeSpan MigrationTimeout = TimeSpan.FromHours(1);
+
     /// <summary>Applies the provider's scripts that have not run yet (Storage/Scripts/{Provider}); returns their names.</summary>
     public IReadOnlyList<string> Migrate(Func<string, bool>? onlyScripts = null, Action<string>? log = null)
     {
@@ -102,6 +105,9 @@ public sealed class Database
         var upgrade = builder
             .WithScriptsEmbeddedInAssembly(Assembly.GetExecutingAssembly(), Pick)
             .WithTransactionPerScript()
+            // A script that fills a new table from a long history runs for minutes (0017: 10 s a 3 million events on
+            // PostgreSQL); the providers' 30 s would fail the start, and again at every start after it.
+            .WithExecutionTimeout(MigrationTimeout)
             .LogTo(new DbUpLog(log))
             .Build();
         var result = upgrade.PerformUpgrade();

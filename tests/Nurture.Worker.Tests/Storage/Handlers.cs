@@ -14,7 +14,7 @@ public static class Handlers
     private static readonly IMeterFactory Meters = new ServiceCollection().AddMetrics().BuildServiceProvider().GetRequiredService<IMeterFactory>();
 
     public static LeadEventHandler For(Database database, Definition definition, TimeProvider clock) =>
-        new(new LeadRecords(database), new LeadStore(database), definition, clock, new NurtureMetrics(Meters), new OutboxSignal(),
+        new(new LeadRecords(database), new LeadStore(database), definition, clock, new NurtureMetrics(Meters, clock), new OutboxSignal(),
             Microsoft.Extensions.Options.Options.Create(new ImportOptions()), NullLogger<LeadEventHandler>.Instance);
 
     /// <summary>Stores events as `ingest` and the API do (conflicts tried again), received at <paramref name="now"/>.</summary>

@@ -62,7 +62,7 @@ public class When_workers_race_on_PostgreSQL
         {
             var relay = new Nurture.Worker.Messaging.OutboxRelay(store, bus, new Nurture.Worker.Messaging.BusSettings(), TimeProvider.System,
                 new Nurture.Worker.Metrics.NurtureMetrics(new Microsoft.Extensions.DependencyInjection.ServiceCollection().AddMetrics().BuildServiceProvider()
-                    .GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>()),
+                    .GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(), TimeProvider.System),
                 new OutboxSignal(), Microsoft.Extensions.Logging.Abstractions.NullLogger<Nurture.Worker.Messaging.OutboxRelay>.Instance);
 
             // A slow writer takes the lowest id and keeps its transaction open while later rows commit and go out for

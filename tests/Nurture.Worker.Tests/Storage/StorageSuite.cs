@@ -87,23 +87,38 @@ public abstract class StorageSuite(DatabaseProvider provider)
             Clicked("click-2", new() { ["track"] = "software", ["step"] = "0", ["link"] = "0", [Clicks.Machine] = "true" }),
             Clicked("click-2", new() { ["track"] = "software", ["step"] = "02" }), // not a plain number: names no step
             Clicked("click-2", new() { ["step"] = "0" }), // no track
-            Clicked("click-2", new() { ["track"] = "software", ["step"] = "0" }, ActivityType.PricingPageViewed));
+            Clicked("click-2", new() { ["track"] = "software", ["step"] = "0" }, ActivityType.PricingPageViewed),
+            // Free text where the track goes, and a step the track does not have: kept in the history, not as clicks.
+            Clicked("click-2", new() { ["track"] = "anna@softwarehaus.example", ["step"] = "0" }),
+            Clicked("click-2", new() { ["track"] = "software", ["step"] = "99" }));
         await Apply(store, person); // delivered again
 
         const string Rows = "SELECT lead_id, track, step, by_machine FROM email_clicks ORDER BY lead_id, step, by_machine";
         var rows = await Read(database, Rows);
         Assert.Equal(["click-1|software|0|0", "click-1|software|1|0", "click-2|software|0|1"], rows);
 
-        // Migration 0017 gives the clicks stored before the table the same rows, event id and time included.
+        // Migrations 0017 and 0018 give the clicks stored before the table the same rows, event id and time included:
+        // 0017 takes every plainly named step, 0018 keeps those of the steps Nurture scheduled (here step 0 for both
+        // leads at their capture, and step 1 for click-1, whose email it clicked).
         var all = await Read(database, "SELECT * FROM email_clicks ORDER BY event_id");
         await using (var connection = await database.OpenAsync())
         {
             await connection.ExecuteAsync("DELETE FROM email_clicks");
-            var script = typeof(Database).Assembly.GetManifestResourceNames().Single(n => n.EndsWith($".Scripts.{Provider}.0017_email_clicks_from_events.sql", StringComparison.Ordinal));
-            using var reader = new StreamReader(typeof(Database).Assembly.GetManifestResourceStream(script)!);
-            await connection.ExecuteAsync(await reader.ReadToEndAsync());
+            await connection.ExecuteAsync(
+                "INSERT INTO nurture_steps (lead_id, track, enrolment, step, template, due_at, status, attempts) VALUES ('click-1', 'software', 1, 1, 'software-1', @Now, 'pending', 0)",
+                new { Now });
+            await RunScriptAsync(connection, "0017_email_clicks_from_events.sql");
+            Assert.Equal(5, (await Read(database, Rows)).Count); // 0017 took the free text and step 99 too
+            await RunScriptAsync(connection, "0018_email_clicks_named_tracks_only.sql");
         }
         Assert.Equal(all, await Read(database, "SELECT * FROM email_clicks ORDER BY event_id"));
+    }
+
+    private async Task RunScriptAsync(System.Data.Common.DbConnection connection, string name)
+    {
+        var script = typeof(Database).Assembly.GetManifestResourceNames().Single(n => n.EndsWith($".Scripts.{Provider}.{name}", StringComparison.Ordinal));
+        using var reader = new StreamReader(typeof(Database).Assembly.GetManifestResourceStream(script)!);
+        await connection.ExecuteAsync(await reader.ReadToEndAsync());
     }
 
     private static async Task<List<string>> Read(Database database, string sql)
