@@ -103,6 +103,35 @@ public partial class When_events_are_read_on_any_way_in
     }
 
     [Fact]
+    public async Task Should_read_a_file_larger_than_its_read_buffer_line_by_line_as_lines_of_text_are_read()
+    {
+        // The sample's lines again and again (3.5 MiB, several of the reader's 1 MiB buffers, so lines cross them), a
+        // junk line of 2 MiB (longer than a buffer), blank lines, Windows line ends, and no newline after the last line.
+        var sample = File.ReadLines(Path.Combine(Repository.Root, "samples", "events.ndjson")).Where(l => l.Length > 0).Take(400).ToList();
+        var text = new StringBuilder();
+        for (var i = 0; text.Length < 3_500_000; i++)
+        {
+            text.Append(sample[i % sample.Count]).Append(i % 97 == 0 ? "\r\n" : "\n");
+            if (i == 5_000) text.Append('x', 2 << 20).Append('\n');
+            if (i % 1_000 == 0) text.Append("\n \t\n");
+        }
+        text.Append(sample[0]);
+        var bytes = Encoding.UTF8.GetBytes(text.ToString());
+
+        var streamed = new List<ReplayCommand.EventLine>();
+        await foreach (var line in ReplayCommand.ReadLinesAsync(new StreamReader(new MemoryStream(bytes)), CancellationToken.None)) streamed.Add(line);
+        var asText = new List<ReplayCommand.EventLine>();
+        await foreach (var line in ReplayCommand.ReadLinesAsync(new StringReader(text.ToString()), CancellationToken.None)) asText.Add(line);
+
+        Assert.Equal(asText.Select(l => (l.Number, l.Event?.EventId, l.Error)), streamed.Select(l => (l.Number, l.Event?.EventId, l.Error)));
+        var junk = Assert.Single(streamed, l => l.Event is null);
+        Assert.Equal(5_001 + 5 * 2 + 1, junk.Number); // after 5,001 events and the ten blank lines among them
+        Assert.Equal(bytes.Length, streamed[^1].End); // the last line, with no newline after it
+        Assert.Equal(sample[0], Encoding.UTF8.GetString(bytes.AsSpan((int)streamed[^2].End)));
+        Assert.Equal(streamed.Count(l => l.Event is not null) + 1, streamed.Count);
+    }
+
+    [Fact]
     public void Should_list_only_incoming_types_when_the_type_is_unknown()
     {
         Assert.False(EventJson.TryParseIncoming("""{"type":"LeadTeleported"}"""u8, out _, out var error));

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
+using System.Threading.Channels;
 using Nurture.Contracts;
 using Nurture.Core;
 using Microsoft.Extensions.DependencyInjection;
@@ -34,19 +35,39 @@ public static class IngestCommand
             var handler = services.GetRequiredService<LeadEventHandler>();
             var file = parse.GetValue(events);
             using var reader = ReplayCommand.OpenEvents(file);
-            var (messages, rejected) = await ReplayCommand.ReadAsync(reader, cancel);
+            var size = Math.Max(1, parse.GetValue(batch));
             var now = DateTimeOffset.UtcNow;
-            foreach (var line in rejected) await store.RecordRejectedAsync("ingest", $"line {line.Line}: {line.Reason}", "", now, cancel);
-
+            var rejected = new List<ReplayCommand.RejectedLine>();
             int applied = 0, duplicates = 0;
-            using var progress = new Progress("ingest", messages.Count, "events");
-            foreach (var chunk in messages.Chunk(Math.Max(1, parse.GetValue(batch))))
+            long lines = 0;
+            using var progress = new Progress("ingest", file is { Exists: true } ? await CountLinesAsync(file, cancel) : 0, "events");
+            // The next batch is read while the last one is stored (on the other core), and never the whole file at once:
+            // a file of any size takes the memory of a few batches.
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+            var batches = Channel.CreateBounded<Batch>(new BoundedChannelOptions(2) { SingleReader = true, SingleWriter = true });
+            var reading = Task.Run(() => ReadBatchesAsync(reader, size, batches.Writer, rejected, stop.Token), CancellationToken.None);
+            try
             {
-                var results = await handler.HandleNowAsync(chunk, "ingest", cancel, mode);
-                applied += results.Count(r => !r.Duplicate);
-                duplicates += results.Count(r => r.Duplicate);
-                progress.Advance(chunk.Length);
+                await foreach (var next in batches.Reader.ReadAllAsync(cancel))
+                {
+                    if (next.Events.Count > 0)
+                    {
+                        var results = await handler.HandleNowAsync(next.Events, "ingest", cancel, mode);
+                        applied += results.Count(r => !r.Duplicate);
+                        duplicates += results.Count(r => r.Duplicate);
+                    }
+                    lines += next.Lines;
+                    progress.Advance(next.Lines);
+                }
             }
+            finally
+            {
+                await stop.CancelAsync();
+                await reading.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            }
+            await reading;
+            foreach (var line in rejected) await store.RecordRejectedAsync("ingest", $"line {line.Line}: {line.Reason}", "", now, cancel);
+            progress.Total = lines;
             progress.Done();
 
             // As of now, like `report` and the API: MQLs count for the close rate once the sales cycle has passed since.
@@ -66,5 +87,48 @@ public static class IngestCommand
             return 0;
         });
         return command;
+    }
+
+    /// <summary>Events of one transaction, and how many lines of the file they took (blank and unreadable ones included).</summary>
+    private sealed record Batch(List<NurtureMessage> Events, int Lines);
+
+    private static async Task ReadBatchesAsync(TextReader reader, int size, ChannelWriter<Batch> batches, List<ReplayCommand.RejectedLine> rejected, CancellationToken cancel)
+    {
+        try
+        {
+            var events = new List<NurtureMessage>(size);
+            int first = 1, last = 0;
+            await foreach (var line in ReplayCommand.ReadLinesAsync(reader, cancel))
+            {
+                last = line.Number;
+                if (line.Event is { } message) events.Add(message);
+                else rejected.Add(new ReplayCommand.RejectedLine(line.Number, line.Error!));
+                if (events.Count < size) continue;
+                await batches.WriteAsync(new Batch(events, last - first + 1), cancel);
+                (events, first) = (new List<NurtureMessage>(size), last + 1);
+            }
+            if (last >= first) await batches.WriteAsync(new Batch(events, last - first + 1), cancel);
+            batches.Complete();
+        }
+        catch (Exception e)
+        {
+            batches.Complete(e);
+        }
+    }
+
+    /// <summary>The lines of the file, for the progress's total: one pass over its bytes, far faster than storing them.</summary>
+    private static async Task<long> CountLinesAsync(FileInfo file, CancellationToken cancel)
+    {
+        await using var stream = file.OpenRead();
+        var buffer = new byte[1 << 20];
+        long lines = 0;
+        var endsWithNewline = true;
+        int read;
+        while ((read = await stream.ReadAsync(buffer, cancel)) > 0)
+        {
+            lines += buffer.AsSpan(0, read).Count((byte)'\n');
+            endsWithNewline = buffer[read - 1] == (byte)'\n';
+        }
+        return endsWithNewline ? lines : lines + 1;
     }
 }

@@ -1,4 +1,6 @@
+using System.Buffers;
 using System.CommandLine;
+using System.IO.Pipelines;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Nurture.Contracts;
@@ -57,37 +59,82 @@ public static class ReplayCommand
         file is { Exists: true, Length: >= BigFile } ? new Progress(what, file.Length / 1024, "KiB") : null;
 
     /// <summary>
-    /// NDJSON through EventJson's reader of every way in, line by line. A file or standard input is read as bytes, so
-    /// invalid UTF-8 and a byte-order mark are judged by that reader exactly as on the bus and over HTTP.
+    /// NDJSON through EventJson's reader of every way in, line by line, all of it in memory (for the domain's replay).
     /// </summary>
     public static async Task<(List<NurtureMessage> Events, List<RejectedLine> Rejected)> ReadAsync(TextReader reader, CancellationToken cancel, Progress? progress = null)
     {
         var messages = new List<NurtureMessage>();
         var rejected = new List<RejectedLine>();
-        void Read(ReadOnlySpan<byte> line, int number)
+        await foreach (var line in ReadLinesAsync(reader, cancel))
         {
-            line = line.Trim(" \t\r"u8);
-            if (line.IsEmpty) return;
-            if (EventJson.TryParseIncoming(line, out var message, out var error)) messages.Add(message);
-            else rejected.Add(new RejectedLine(number, error));
+            if (line.Event is { } message) messages.Add(message);
+            else rejected.Add(new RejectedLine(line.Number, line.Error!));
+            if (progress is not null && line.Number % 1000 == 0) progress.Report(line.End / 1024);
         }
+        return (messages, rejected);
+    }
+
+    /// <summary>One line of an events file: its number, the event or why it could not be read, and the byte after it.</summary>
+    public readonly record struct EventLine(int Number, NurtureMessage? Event, string? Error, long End);
+
+    /// <summary>
+    /// NDJSON through EventJson's reader of every way in, line by line, as the lines come: a file of any size takes
+    /// the memory of one read buffer and its longest line. A file or standard input is read as bytes, so invalid UTF-8
+    /// and a byte-order mark are judged by that reader exactly as on the bus and over HTTP. Blank lines are skipped.
+    /// </summary>
+    public static async IAsyncEnumerable<EventLine> ReadLinesAsync(TextReader reader, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancel)
+    {
+        var lines = new List<EventLine>();
+        var number = 0;
         if (reader is StreamReader { BaseStream: var stream })
         {
-            using var buffer = new MemoryStream();
-            await stream.CopyToAsync(buffer, cancel);
-            ReadOnlyMemory<byte> rest = buffer.GetBuffer().AsMemory(0, (int)buffer.Length);
-            for (var number = 1; !rest.IsEmpty; number++)
+            var pipe = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 1 << 20, minimumReadSize: 1 << 18, leaveOpen: true));
+            long read = 0;
+            while (true)
             {
-                var end = rest.Span.IndexOf((byte)'\n');
-                Read((end < 0 ? rest : rest[..end]).Span, number);
-                if (progress is not null && number % 1000 == 0) progress.Report((buffer.Length - rest.Length) / 1024);
-                rest = end < 0 ? ReadOnlyMemory<byte>.Empty : rest[(end + 1)..];
+                var result = await pipe.ReadAsync(cancel);
+                var buffer = result.Buffer;
+                var consumed = Lines(buffer, result.IsCompleted, ref number, ref read, lines);
+                pipe.AdvanceTo(consumed, buffer.End);
+                foreach (var line in lines) yield return line;
+                lines.Clear();
+                if (result.IsCompleted) break;
             }
-            return (messages, rejected);
+            await pipe.CompleteAsync();
+            yield break;
         }
-        var n = 0;
-        while (await reader.ReadLineAsync(cancel) is { } text) Read(System.Text.Encoding.UTF8.GetBytes(text), ++n);
-        return (messages, rejected);
+        while (await reader.ReadLineAsync(cancel) is { } text)
+        {
+            if (Line(System.Text.Encoding.UTF8.GetBytes(text), ++number, 0) is { } line) yield return line;
+        }
+    }
+
+    /// <summary>The whole lines of the buffer (and the last one without a newline at the end); returns where the rest starts.</summary>
+    private static SequencePosition Lines(ReadOnlySequence<byte> buffer, bool last, ref int number, ref long read, List<EventLine> into)
+    {
+        var reader = new SequenceReader<byte>(buffer);
+        while (reader.TryReadTo(out ReadOnlySequence<byte> text, (byte)'\n'))
+        {
+            read += text.Length + 1;
+            if (Line(text.IsSingleSegment ? text.FirstSpan : text.ToArray(), ++number, read) is { } line) into.Add(line);
+        }
+        if (last && !reader.End)
+        {
+            var rest = buffer.Slice(reader.Position);
+            read += rest.Length;
+            if (Line(rest.IsSingleSegment ? rest.FirstSpan : rest.ToArray(), ++number, read) is { } line) into.Add(line);
+            return buffer.End;
+        }
+        return reader.Position;
+    }
+
+    private static EventLine? Line(ReadOnlySpan<byte> text, int number, long end)
+    {
+        text = text.Trim(" \t\r"u8);
+        if (text.IsEmpty) return null;
+        return EventJson.TryParseIncoming(text, out var message, out var error)
+            ? new EventLine(number, message, null, end)
+            : new EventLine(number, null, error, end);
     }
 
     /// <summary>The NDJSON events a command reads: a file, or standard input for '-' or no file.</summary>
