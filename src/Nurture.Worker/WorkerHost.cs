@@ -175,20 +175,37 @@ public static class WorkerHost
     private static async Task FeedAsync(WebApplication app, FileInfo file, CancellationToken cancel)
     {
         using var reader = ReplayCommand.OpenEvents(file);
-        var (events, rejected) = await ReplayCommand.ReadAsync(reader, cancel);
         var store = app.Services.GetRequiredService<LeadStore>();
         var clock = app.Services.GetRequiredService<TimeProvider>();
-        foreach (var line in rejected) await store.RecordRejectedAsync(file.Name, $"line {line.Line}: {line.Reason}", "", clock.GetUtcNow(), cancel);
         var metrics = app.Services.GetRequiredService<NurtureMetrics>();
         var before = metrics.Handled;
         var bus = app.Services.GetRequiredService<MassTransit.IBus>();
-        foreach (var chunk in events.Chunk(500)) await Task.WhenAll(chunk.Select(e => bus.Publish(e, e.GetType(), cancel)));
+        // Published as the file is read, 500 at a time, so a file of any size takes the memory of those 500.
+        int published = 0, rejected = 0;
+        var chunk = new List<Task>(500);
+        await foreach (var line in ReplayCommand.ReadLinesAsync(reader, cancel))
+        {
+            if (line.Event is { } e)
+            {
+                chunk.Add(bus.Publish(e, e.GetType(), cancel));
+                published++;
+            }
+            else
+            {
+                rejected++;
+                await store.RecordRejectedAsync(file.Name, $"line {line.Number}: {line.Error}", "", clock.GetUtcNow(), cancel);
+            }
+            if (chunk.Count < 500) continue;
+            await Task.WhenAll(chunk);
+            chunk.Clear();
+        }
+        await Task.WhenAll(chunk);
         var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Nurture.Worker");
-        WorkerLog.Fed(log, events.Count, file.Name, rejected.Count);
+        WorkerLog.Fed(log, published, file.Name, rejected);
         if (app.Services.GetRequiredService<BusSettings>().Transport != BusTransport.InMemory) return;
 
         var deadline = clock.GetUtcNow().AddMinutes(5);
-        while (metrics.Handled - before < events.Count && clock.GetUtcNow() < deadline) await Task.Delay(100, cancel);
+        while (metrics.Handled - before < published && clock.GetUtcNow() < deadline) await Task.Delay(100, cancel);
         var funnel = await store.ReadFunnelAsync(cancel);
         WorkerLog.Handled(log, metrics.Handled - before, string.Join(" → ", funnel.Select(f => $"{f.Stage} {f.Reached}")));
     }
