@@ -225,7 +225,9 @@ public static class DispatchBench
             WHERE lead_id LIKE 'lead-%';
             DELETE FROM outbox;
             """, commandTimeout: 600);
-        await connection.ExecuteAsync("VACUUM ANALYZE nurture_steps", commandTimeout: 600);
+        // Every table settled before each level: otherwise autovacuum takes the set-up's fresh leads or the last run's dead
+        // outbox rows during a measured run (seen at 20:46 and 20:47 on 2026-12-07, in the runs that came out slow).
+        await connection.ExecuteAsync("VACUUM ANALYZE", commandTimeout: 600);
     }
 
     /// <summary>Steps pending later (other leads, due over the coming weeks) until <paramref name="to"/> steps are pending.</summary>
