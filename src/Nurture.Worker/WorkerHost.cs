@@ -180,7 +180,7 @@ public static class WorkerHost
         var metrics = app.Services.GetRequiredService<NurtureMetrics>();
         var before = metrics.Handled;
         var bus = app.Services.GetRequiredService<MassTransit.IBus>();
-        // Published as the file is read, 500 at a time, so a file of any size takes the memory of those 500.
+        // Published as the file is read, 500 at a time, never read whole first (RabbitMQ confirms each 500 before the next).
         int published = 0, rejected = 0;
         var chunk = new List<Task>(500);
         await foreach (var line in ReplayCommand.ReadLinesAsync(reader, cancel))

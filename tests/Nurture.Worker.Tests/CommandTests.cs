@@ -66,6 +66,33 @@ public class When_a_user_runs_the_commands
     }
 
     [Fact]
+    public async Task Should_ingest_from_a_pipe_reading_it_once()
+    {
+        // As `ingest <(zcat events.ndjson.gz)` gives it: a path that can be read once. Its bytes, with a line that cannot
+        // be read, come from another process's writes.
+        var folder = Directory.CreateTempSubdirectory("nurture-pipe-").FullName;
+        var pipe = Path.Combine(folder, "events.pipe");
+        using (var mkfifo = Process.Start("mkfifo", [pipe])) await mkfifo.WaitForExitAsync();
+        var bytes = File.ReadAllBytes(Sample).Concat("{not json\n"u8.ToArray()).ToArray();
+        var writing = Task.Run(() => File.WriteAllBytesAsync(pipe, bytes));
+
+        var result = await Run(folder, "ingest", pipe);
+
+        if (!writing.IsCompleted)
+        {
+            // The command never read it: let the writer go, so the test fails rather than hangs.
+            await using var drain = new FileStream(pipe, FileMode.Open, FileAccess.Read);
+            await drain.CopyToAsync(Stream.Null);
+        }
+        await writing;
+        Assert.True(result.Code == 0, result.Error);
+        using var json = JsonDocument.Parse(result.Out);
+        Assert.Equal(File.ReadLines(Sample).Count(l => l.Length > 0), json.RootElement.GetProperty("applied").GetInt32());
+        var rejected = Assert.Single(json.RootElement.GetProperty("rejected").EnumerateArray());
+        Assert.Equal(File.ReadLines(Sample).Count() + 1, rejected.GetProperty("line").GetInt32());
+    }
+
+    [Fact]
     public async Task Should_show_progress_with_rate_and_time_left_on_stderr_while_stdout_stays_the_result()
     {
         var folder = Directory.CreateTempSubdirectory("nurture-progress-").FullName;

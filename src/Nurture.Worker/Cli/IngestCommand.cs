@@ -40,12 +40,12 @@ public static class IngestCommand
             var rejected = new List<ReplayCommand.RejectedLine>();
             int applied = 0, duplicates = 0;
             long lines = 0;
-            using var progress = new Progress("ingest", file is { Exists: true } ? await CountLinesAsync(file, cancel) : 0, "events");
+            using var progress = new Progress("ingest", await CountLinesAsync(reader, cancel), "events");
             // The next batch is read while the last one is stored (on the other core), and never the whole file at once:
             // a file of any size takes the memory of a few batches.
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancel);
             var batches = Channel.CreateBounded<Batch>(new BoundedChannelOptions(2) { SingleReader = true, SingleWriter = true });
-            var reading = Task.Run(() => ReadBatchesAsync(reader, size, batches.Writer, rejected, stop.Token), CancellationToken.None);
+            var reading = Task.Run(() => ReadBatchesAsync(reader, size, batches.Writer, stop.Token), CancellationToken.None);
             try
             {
                 await foreach (var next in batches.Reader.ReadAllAsync(cancel))
@@ -56,17 +56,20 @@ public static class IngestCommand
                         applied += results.Count(r => !r.Duplicate);
                         duplicates += results.Count(r => r.Duplicate);
                     }
+                    // A batch's unreadable lines are kept as it is stored, so a run that stops halfway has kept them too.
+                    foreach (var line in next.Rejected) await store.RecordRejectedAsync("ingest", $"line {line.Line}: {line.Reason}", "", now, cancel);
+                    rejected.AddRange(next.Rejected);
                     lines += next.Lines;
                     progress.Advance(next.Lines);
                 }
             }
-            finally
+            catch
             {
+                // The reader may be waiting on standard input, which no token interrupts: the command ends without it.
                 await stop.CancelAsync();
-                await reading.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                throw;
             }
             await reading;
-            foreach (var line in rejected) await store.RecordRejectedAsync("ingest", $"line {line.Line}: {line.Reason}", "", now, cancel);
             progress.Total = lines;
             progress.Done();
 
@@ -89,25 +92,25 @@ public static class IngestCommand
         return command;
     }
 
-    /// <summary>Events of one transaction, and how many lines of the file they took (blank and unreadable ones included).</summary>
-    private sealed record Batch(List<NurtureMessage> Events, int Lines);
+    /// <summary>Events of one transaction, the lines among them that could not be read, and how many lines of the file they took (blank ones included).</summary>
+    private sealed record Batch(List<NurtureMessage> Events, List<ReplayCommand.RejectedLine> Rejected, int Lines);
 
-    private static async Task ReadBatchesAsync(TextReader reader, int size, ChannelWriter<Batch> batches, List<ReplayCommand.RejectedLine> rejected, CancellationToken cancel)
+    private static async Task ReadBatchesAsync(TextReader reader, int size, ChannelWriter<Batch> batches, CancellationToken cancel)
     {
         try
         {
-            var events = new List<NurtureMessage>(size);
+            var batch = new Batch(new List<NurtureMessage>(size), [], 0);
             int first = 1, last = 0;
             await foreach (var line in ReplayCommand.ReadLinesAsync(reader, cancel))
             {
                 last = line.Number;
-                if (line.Event is { } message) events.Add(message);
-                else rejected.Add(new ReplayCommand.RejectedLine(line.Number, line.Error!));
-                if (events.Count < size) continue;
-                await batches.WriteAsync(new Batch(events, last - first + 1), cancel);
-                (events, first) = (new List<NurtureMessage>(size), last + 1);
+                if (line.Event is { } message) batch.Events.Add(message);
+                else batch.Rejected.Add(new ReplayCommand.RejectedLine(line.Number, line.Error!));
+                if (batch.Events.Count < size) continue;
+                await batches.WriteAsync(batch with { Lines = last - first + 1 }, cancel);
+                (batch, first) = (new Batch(new List<NurtureMessage>(size), [], 0), last + 1);
             }
-            if (last >= first) await batches.WriteAsync(new Batch(events, last - first + 1), cancel);
+            if (last >= first) await batches.WriteAsync(batch with { Lines = last - first + 1 }, cancel);
             batches.Complete();
         }
         catch (Exception e)
@@ -116,10 +119,13 @@ public static class IngestCommand
         }
     }
 
-    /// <summary>The lines of the file, for the progress's total: one pass over its bytes, far faster than storing them.</summary>
-    private static async Task<long> CountLinesAsync(FileInfo file, CancellationToken cancel)
+    /// <summary>
+    /// The lines of a file, for the progress's total: one pass over its bytes (far faster than storing them), then back to
+    /// its start. Nothing for what cannot be read twice (standard input, a pipe, a process substitution): 0, no total.
+    /// </summary>
+    private static async Task<long> CountLinesAsync(TextReader reader, CancellationToken cancel)
     {
-        await using var stream = file.OpenRead();
+        if (reader is not StreamReader { BaseStream: { CanSeek: true } stream }) return 0;
         var buffer = new byte[1 << 20];
         long lines = 0;
         var endsWithNewline = true;
@@ -129,6 +135,7 @@ public static class IngestCommand
             lines += buffer.AsSpan(0, read).Count((byte)'\n');
             endsWithNewline = buffer[read - 1] == (byte)'\n';
         }
+        stream.Position = 0;
         return endsWithNewline ? lines : lines + 1;
     }
 }

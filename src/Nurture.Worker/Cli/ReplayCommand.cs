@@ -90,17 +90,24 @@ public static class ReplayCommand
         {
             var pipe = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 1 << 20, minimumReadSize: 1 << 18, leaveOpen: true));
             long read = 0;
-            while (true)
+            try
             {
-                var result = await pipe.ReadAsync(cancel);
-                var buffer = result.Buffer;
-                var consumed = Lines(buffer, result.IsCompleted, ref number, ref read, lines);
-                pipe.AdvanceTo(consumed, buffer.End);
-                foreach (var line in lines) yield return line;
-                lines.Clear();
-                if (result.IsCompleted) break;
+                while (true)
+                {
+                    var result = await pipe.ReadAsync(cancel);
+                    var buffer = result.Buffer;
+                    var consumed = Lines(buffer, result.IsCompleted, ref number, ref read, lines);
+                    pipe.AdvanceTo(consumed, buffer.End);
+                    foreach (var line in lines) yield return line;
+                    lines.Clear();
+                    if (result.IsCompleted) break;
+                }
             }
-            await pipe.CompleteAsync();
+            finally
+            {
+                // Its buffers go back to the pool however the reading ends (the caller stopped, an error, cancelled).
+                await pipe.CompleteAsync();
+            }
             yield break;
         }
         while (await reader.ReadLineAsync(cancel) is { } text)

@@ -74,8 +74,9 @@ public sealed partial class FunnelRefresher(LeadStore store, Definition definiti
             }
             catch (Exception e) when (!stoppingToken.IsCancellationRequested)
             {
-                // A read the database gave up on for its length was as expensive as a slow one: it stretches the wait too.
-                // Any other failure (the database away) is tried again after RefreshSeconds, however long it took.
+                // A read that timed out (a command the database gave up on, or a host that does not answer) stretches the
+                // wait like a slow read. Any other failure (a refused connection: the database stopped) is tried again
+                // after RefreshSeconds, however long it took.
                 if (TimedOut(e)) took = System.Diagnostics.Stopwatch.GetElapsedTime(started);
                 LogReadFailed(log, e, settings.RefreshSeconds);
             }
