@@ -168,6 +168,9 @@ public static class WorkerHost
         return 0;
     }
 
+    /// <summary>How far `--feed` may run ahead of the worker on the in-memory bus.</summary>
+    internal const int FeedAhead = 5_000;
+
     /// <summary>
     /// Publishes a file of events onto the bus the worker consumes, as a publisher would: the embedded default's way in.
     /// On the in-memory bus it waits until this worker has handled them and prints the funnel read back from the database.
@@ -180,7 +183,10 @@ public static class WorkerHost
         var metrics = app.Services.GetRequiredService<NurtureMetrics>();
         var before = metrics.Handled;
         var bus = app.Services.GetRequiredService<MassTransit.IBus>();
-        // Published as the file is read, 500 at a time, never read whole first (RabbitMQ confirms each 500 before the next).
+        // Published as the file is read, 500 at a time, never read whole first. RabbitMQ confirms each 500 before the next;
+        // the in-memory bus takes a message as soon as it is queued, so there the feed stays at most FeedAhead events ahead
+        // of what the worker has handled: the memory it takes is that, whatever the file's size.
+        var inMemory = app.Services.GetRequiredService<BusSettings>().Transport == BusTransport.InMemory;
         int published = 0, rejected = 0;
         var chunk = new List<Task>(500);
         await foreach (var line in ReplayCommand.ReadLinesAsync(reader, cancel))
@@ -198,11 +204,12 @@ public static class WorkerHost
             if (chunk.Count < 500) continue;
             await Task.WhenAll(chunk);
             chunk.Clear();
+            while (inMemory && published - (metrics.Handled - before) > FeedAhead) await Task.Delay(20, cancel);
         }
         await Task.WhenAll(chunk);
         var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Nurture.Worker");
         WorkerLog.Fed(log, published, file.Name, rejected);
-        if (app.Services.GetRequiredService<BusSettings>().Transport != BusTransport.InMemory) return;
+        if (!inMemory) return;
 
         var deadline = clock.GetUtcNow().AddMinutes(5);
         while (metrics.Handled - before < published && clock.GetUtcNow() < deadline) await Task.Delay(100, cancel);
