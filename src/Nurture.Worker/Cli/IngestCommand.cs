@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Text.Json;
-using System.Threading.Channels;
 using Nurture.Contracts;
 using Nurture.Core;
 using Microsoft.Extensions.DependencyInjection;
@@ -38,38 +37,34 @@ public static class IngestCommand
             var size = Math.Max(1, parse.GetValue(batch));
             var now = DateTimeOffset.UtcNow;
             var rejected = new List<ReplayCommand.RejectedLine>();
-            int applied = 0, duplicates = 0;
-            long lines = 0;
+            int applied = 0, duplicates = 0, lines = 0;
             using var progress = new Progress("ingest", await CountLinesAsync(reader, cancel), "events");
-            // The next batch is read while the last one is stored (on the other core), and never the whole file at once:
-            // a file of any size takes the memory of a few batches.
-            using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancel);
-            var batches = Channel.CreateBounded<Batch>(new BoundedChannelOptions(2) { SingleReader = true, SingleWriter = true });
-            var reading = Task.Run(() => ReadBatchesAsync(reader, size, batches.Writer, stop.Token), CancellationToken.None);
-            try
+            // Stored as it is read, a batch at a time, never the whole file at once: a file of any size takes the memory
+            // of one batch. An unreadable line is kept as it comes, so a run that stops halfway has kept it too.
+            var pending = new List<NurtureMessage>(size);
+            async Task StoreAsync()
             {
-                await foreach (var next in batches.Reader.ReadAllAsync(cancel))
+                if (pending.Count > 0)
                 {
-                    if (next.Events.Count > 0)
-                    {
-                        var results = await handler.HandleNowAsync(next.Events, "ingest", cancel, mode);
-                        applied += results.Count(r => !r.Duplicate);
-                        duplicates += results.Count(r => r.Duplicate);
-                    }
-                    // A batch's unreadable lines are kept as it is stored, so a run that stops halfway has kept them too.
-                    foreach (var line in next.Rejected) await store.RecordRejectedAsync("ingest", $"line {line.Line}: {line.Reason}", "", now, cancel);
-                    rejected.AddRange(next.Rejected);
-                    lines += next.Lines;
-                    progress.Advance(next.Lines);
+                    var results = await handler.HandleNowAsync(pending, "ingest", cancel, mode);
+                    applied += results.Count(r => !r.Duplicate);
+                    duplicates += results.Count(r => r.Duplicate);
+                    pending = new List<NurtureMessage>(size);
                 }
+                progress.Report(lines);
             }
-            catch
+            await foreach (var line in ReplayCommand.ReadLinesAsync(reader, cancel))
             {
-                // The reader may be waiting on standard input, which no token interrupts: the command ends without it.
-                await stop.CancelAsync();
-                throw;
+                lines = line.Number;
+                if (line.Event is { } message) pending.Add(message);
+                else
+                {
+                    rejected.Add(new ReplayCommand.RejectedLine(line.Number, line.Error!));
+                    await store.RecordRejectedAsync("ingest", $"line {line.Number}: {line.Error}", "", now, cancel);
+                }
+                if (pending.Count == size) await StoreAsync();
             }
-            await reading;
+            await StoreAsync();
             progress.Total = lines;
             progress.Done();
 
@@ -90,33 +85,6 @@ public static class IngestCommand
             return 0;
         });
         return command;
-    }
-
-    /// <summary>Events of one transaction, the lines among them that could not be read, and how many lines of the file they took (blank ones included).</summary>
-    private sealed record Batch(List<NurtureMessage> Events, List<ReplayCommand.RejectedLine> Rejected, int Lines);
-
-    private static async Task ReadBatchesAsync(TextReader reader, int size, ChannelWriter<Batch> batches, CancellationToken cancel)
-    {
-        try
-        {
-            var batch = new Batch(new List<NurtureMessage>(size), [], 0);
-            int first = 1, last = 0;
-            await foreach (var line in ReplayCommand.ReadLinesAsync(reader, cancel))
-            {
-                last = line.Number;
-                if (line.Event is { } message) batch.Events.Add(message);
-                else batch.Rejected.Add(new ReplayCommand.RejectedLine(line.Number, line.Error!));
-                if (batch.Events.Count < size) continue;
-                await batches.WriteAsync(batch with { Lines = last - first + 1 }, cancel);
-                (batch, first) = (new Batch(new List<NurtureMessage>(size), [], 0), last + 1);
-            }
-            if (last >= first) await batches.WriteAsync(batch with { Lines = last - first + 1 }, cancel);
-            batches.Complete();
-        }
-        catch (Exception e)
-        {
-            batches.Complete(e);
-        }
     }
 
     /// <summary>

@@ -61,6 +61,7 @@ public sealed partial class FunnelRefresher(LeadStore store, Definition definiti
         var stretched = false;
         while (!stoppingToken.IsCancellationRequested)
         {
+            // The read's real duration, not the injected clock's: a test's clock moved during a read would stretch the wait by days.
             var started = System.Diagnostics.Stopwatch.GetTimestamp();
             TimeSpan? took = null;
             try
