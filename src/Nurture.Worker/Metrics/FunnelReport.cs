@@ -20,28 +20,28 @@ public sealed record FunnelReport(
     int HandOffBreaches,
     IReadOnlyList<DayCount> Timeline)
 {
+    /// <summary>Every figure from one snapshot of the database (<see cref="LeadStore.ReadFunnelFiguresAsync"/>), so they agree with each other.</summary>
     public static async Task<FunnelReport> ReadAsync(LeadStore store, Definition definition, DateTimeOffset now, CancellationToken cancel = default)
     {
-        var cohorts = await store.ReadCohortsAsync(now.AddDays(-definition.Value.SalesCycleDays), cancel);
-        var (overall, bySource) = Core.MqlValue.EstimateAll(cohorts.OldEnough, definition.Value);
+        var figures = await store.ReadFunnelFiguresAsync(now.AddDays(-definition.Value.SalesCycleDays), now.AddDays(-30), cancel);
+        var (overall, bySource) = Core.MqlValue.EstimateAll(figures.Cohorts.OldEnough, definition.Value);
         // Spend is set against every MQL and customer a source ever brought, not only the cohort old enough for the close rate.
-        var allTime = cohorts.Ever.ToDictionary(c => c.Source ?? "", StringComparer.Ordinal);
-        var spend = (await store.ReadSpendAsync(cancel)).ToDictionary(
+        var allTime = figures.Cohorts.Ever.ToDictionary(c => c.Source ?? "", StringComparer.Ordinal);
+        var spend = figures.Spend.ToDictionary(
             s => s.Key,
             s => allTime.TryGetValue(s.Key, out var c) ? Core.MqlValue.Spend(s.Value, c.Mqls, c.Customers, c.Revenue) : Core.MqlValue.Spend(s.Value, 0, 0, 0m),
             StringComparer.Ordinal);
-        var leadsPerStage = await store.ReadStageCountsAsync(cancel);
         return new FunnelReport(
             now,
             definition.Version,
-            await store.ReadFunnelAsync(leadsPerStage, cancel),
-            leadsPerStage,
+            figures.Funnel,
+            figures.LeadsPerStage,
             overall,
             bySource,
             spend,
-            await store.CountStepsAsync(cancel),
-            await store.CountHandOffBreachesAsync(cancel),
-            await store.ReadTimelineAsync(now.AddDays(-30), cancel));
+            figures.Emails,
+            figures.HandOffBreaches,
+            figures.Timeline);
     }
 }
 

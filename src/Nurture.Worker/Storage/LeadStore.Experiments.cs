@@ -15,14 +15,15 @@ public sealed partial class LeadStore
     public async Task<IReadOnlyList<Exposure>> ReadExposuresAsync(string track, int step, CancellationToken cancel = default)
     {
         await using var connection = await Database.OpenAsync(cancel);
+        // One snapshot: an MQL, deal or click stored between two of these reads is either in all of them or in none.
+        await using var snapshot = await BeginSnapshotAsync(connection, cancel);
+        var reads = new Reads(connection, snapshot, cancel);
         var args = new { track, step };
-        var sent = await connection.QueryAsync<SentRow>(new CommandDefinition(ExperimentSql.Sent, args, cancellationToken: cancel));
-        var mqls = (await connection.QueryAsync<MqlRow>(new CommandDefinition(ExperimentSql.MqlTransitions, args, cancellationToken: cancel)))
-            .ToLookup(r => r.LeadId, r => r.At, StringComparer.Ordinal);
-        var deals = (await connection.QueryAsync<DealRow>(new CommandDefinition(ExperimentSql.Deals, args, cancellationToken: cancel)))
-            .ToLookup(r => r.LeadId, r => (r.At, Amount(r.Revenue)), StringComparer.Ordinal);
-        var clicked = (await connection.QueryAsync<string>(new CommandDefinition(ExperimentSql.Clicks, args, cancellationToken: cancel)))
-            .ToHashSet(StringComparer.Ordinal);
+        var sent = await reads.QueryAsync<SentRow>(ExperimentSql.Sent, args);
+        var mqls = (await reads.QueryAsync<MqlRow>(ExperimentSql.MqlTransitions, args)).ToLookup(r => r.LeadId, r => r.At, StringComparer.Ordinal);
+        var deals = (await reads.QueryAsync<DealRow>(ExperimentSql.Deals, args)).ToLookup(r => r.LeadId, r => (r.At, Amount(r.Revenue)), StringComparer.Ordinal);
+        var clicked = (await reads.QueryAsync<string>(ExperimentSql.Clicks, args)).ToHashSet(StringComparer.Ordinal);
+        if (snapshot is not null) await snapshot.CommitAsync(cancel);
         return sent.Select(s => new Exposure(s.LeadId, s.SentAt, mqls[s.LeadId].ToList(), deals[s.LeadId].ToList(), clicked.Contains(s.LeadId))).ToList();
     }
 

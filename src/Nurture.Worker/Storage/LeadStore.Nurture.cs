@@ -136,9 +136,11 @@ public sealed partial class LeadStore
     public async Task<IReadOnlyDictionary<string, int>> CountStepsAsync(CancellationToken cancel = default)
     {
         await using var connection = await Database.OpenAsync(cancel);
-        var rows = await connection.QueryAsync<StageCount>(new CommandDefinition(NurtureSql.CountSteps, cancellationToken: cancel));
-        return rows.ToDictionary(r => r.Stage, r => r.Leads, StringComparer.Ordinal);
+        return await StepCountsAsync(new Reads(connection, null, cancel));
     }
+
+    private static async Task<IReadOnlyDictionary<string, int>> StepCountsAsync(Reads reads) =>
+        (await reads.QueryAsync<StageCount>(NurtureSql.CountSteps)).ToDictionary(r => r.Stage, r => r.Leads, StringComparer.Ordinal);
 
     /// <summary>MQLs that entered the stage at or before <paramref name="before"/> and are still waiting for sales.</summary>
     public async Task<IReadOnlyList<(string LeadId, DateTimeOffset Since, string Source)>> MqlsWaitingSinceAsync(DateTimeOffset before, CancellationToken cancel = default)

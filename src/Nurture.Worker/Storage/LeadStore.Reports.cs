@@ -1,3 +1,5 @@
+using System.Data;
+using System.Data.Common;
 using Dapper;
 using Nurture.Contracts;
 using Nurture.Core;
@@ -8,6 +10,16 @@ public sealed record DayCount(string Day, string Series, int Count);
 
 /// <summary>MQLs per source: the cohorts old enough to count for the close rate (sources without one left out), and every MQL each source ever brought.</summary>
 public sealed record MqlCohorts(IReadOnlyList<CohortCounts> OldEnough, IReadOnlyList<CohortCounts> Ever);
+
+/// <summary>What the funnel report shows, read together (<see cref="LeadStore.ReadFunnelFiguresAsync"/>).</summary>
+public sealed record FunnelFigures(
+    MqlCohorts Cohorts,
+    IReadOnlyDictionary<string, decimal> Spend,
+    IReadOnlyDictionary<LeadStage, int> LeadsPerStage,
+    IReadOnlyList<FunnelStage> Funnel,
+    IReadOnlyDictionary<string, int> Emails,
+    int HandOffBreaches,
+    IReadOnlyList<DayCount> Timeline);
 
 public sealed record TimeInStage(LeadStage Stage, int Leads, double AverageDays, double LongestDays);
 
@@ -45,13 +57,51 @@ public sealed class LeadStepRow
 /// <summary>What the HTTP API, the dashboard and the metrics read: counted in SQL, never by loading every lead.</summary>
 public sealed partial class LeadStore
 {
+    /// <summary>
+    /// Everything the funnel report shows, read in one snapshot of the database: the cohorts, spend, stage counts,
+    /// funnel, steps, breaches and timeline agree with each other even while events are stored, so its figures can be
+    /// recomputed from one another. On SQL Server each statement reads what was committed when it ran.
+    /// </summary>
+    public async Task<FunnelFigures> ReadFunnelFiguresAsync(DateTimeOffset cohortCutoff, DateTimeOffset timelineSince, CancellationToken cancel = default)
+    {
+        await using var connection = await Database.OpenAsync(cancel);
+        await using var snapshot = await BeginSnapshotAsync(connection, cancel);
+        var reads = new Reads(connection, snapshot, cancel);
+        var cohorts = await CohortsAsync(reads, cohortCutoff);
+        var spend = await SpendAsync(reads);
+        var leadsPerStage = await StageCountsAsync(reads);
+        var funnel = await FunnelAsync(reads, leadsPerStage);
+        var steps = await StepCountsAsync(reads);
+        var breaches = await reads.ScalarAsync<int>(ReportSql.CountHandOffBreaches);
+        var timeline = await TimelineAsync(reads, timelineSince);
+        if (snapshot is not null) await snapshot.CommitAsync(cancel);
+        return new FunnelFigures(cohorts, spend, leadsPerStage, funnel, steps, breaches, timeline);
+    }
+
+    /// <summary>
+    /// A transaction that reads one snapshot, or none on SQL Server: there snapshot isolation needs
+    /// ALLOW_SNAPSHOT_ISOLATION on the database, and REPEATABLE READ would hold writers back while the report reads.
+    /// </summary>
+    internal async Task<DbTransaction?> BeginSnapshotAsync(DbConnection connection, CancellationToken cancel) => Database.Provider switch
+    {
+        // REPEATABLE READ is PostgreSQL's snapshot isolation, taken at the first statement; a transaction that only reads never fails on it.
+        DatabaseProvider.PostgreSql => await connection.BeginTransactionAsync(IsolationLevel.RepeatableRead, cancel),
+        // In WAL mode a deferred transaction reads one snapshot from its first read to its end, and never takes the write lock.
+        DatabaseProvider.Sqlite => ((Microsoft.Data.Sqlite.SqliteConnection)connection).BeginTransaction(deferred: true),
+        _ => null,
+    };
+
     /// <summary>Leads in each stage now, every stage present (zero when empty).</summary>
     public async Task<IReadOnlyDictionary<LeadStage, int>> ReadStageCountsAsync(CancellationToken cancel = default)
     {
         await using var connection = await Database.OpenAsync(cancel);
-        var rows = await connection.QueryAsync<StageCount>(new CommandDefinition(StoreSql.CountByStage, cancellationToken: cancel));
+        return await StageCountsAsync(new Reads(connection, null, cancel));
+    }
+
+    private static async Task<IReadOnlyDictionary<LeadStage, int>> StageCountsAsync(Reads reads)
+    {
         var counts = Enum.GetValues<LeadStage>().ToDictionary(s => s, _ => 0);
-        foreach (var row in rows) counts[Enum.Parse<LeadStage>(row.Stage)] = row.Leads;
+        foreach (var row in await reads.QueryAsync<StageCount>(StoreSql.CountByStage)) counts[Enum.Parse<LeadStage>(row.Stage)] = row.Leads;
         return counts;
     }
 
@@ -59,19 +109,24 @@ public sealed partial class LeadStore
     /// The funnel from the recorded transitions, counted in SQL: a stage is reached when a transition entered it (every lead
     /// entered Lead), skipped when a transition jumped over it and none ever entered it. Never from the furthest stage, which would invent the stages in between.
     /// </summary>
-    public async Task<IReadOnlyList<FunnelStage>> ReadFunnelAsync(CancellationToken cancel = default) =>
-        await ReadFunnelAsync(await ReadStageCountsAsync(cancel), cancel);
-
-    /// <param name="now">The leads in each stage now (<see cref="ReadStageCountsAsync"/>), which the caller has read already: every lead entered Lead.</param>
-    public async Task<IReadOnlyList<FunnelStage>> ReadFunnelAsync(IReadOnlyDictionary<LeadStage, int> now, CancellationToken cancel = default)
+    public async Task<IReadOnlyList<FunnelStage>> ReadFunnelAsync(CancellationToken cancel = default)
     {
         await using var connection = await Database.OpenAsync(cancel);
+        await using var snapshot = await BeginSnapshotAsync(connection, cancel);
+        var reads = new Reads(connection, snapshot, cancel);
+        var funnel = await FunnelAsync(reads, await StageCountsAsync(reads));
+        if (snapshot is not null) await snapshot.CommitAsync(cancel);
+        return funnel;
+    }
+
+    /// <param name="reads">Where to read.</param>
+    /// <param name="now">The leads in each stage now, read already: every lead entered Lead.</param>
+    private static async Task<IReadOnlyList<FunnelStage>> FunnelAsync(Reads reads, IReadOnlyDictionary<LeadStage, int> now)
+    {
         // One statement for every stage's entries and one for every stage's skips: each reads the history once, not once a stage.
-        var reached = (await connection.QueryAsync<StageCount>(new CommandDefinition(ReportSql.CountEntered, cancellationToken: cancel)))
-            .ToDictionary(r => Enum.Parse<LeadStage>(r.Stage), r => r.Leads);
+        var reached = (await reads.QueryAsync<StageCount>(ReportSql.CountEntered)).ToDictionary(r => Enum.Parse<LeadStage>(r.Stage), r => r.Leads);
         reached[LeadStage.Lead] = now.Values.Sum();
-        var skipped = (await connection.QueryAsync<StageCount>(new CommandDefinition(ReportSql.CountSkipped, cancellationToken: cancel)))
-            .ToDictionary(r => Enum.Parse<LeadStage>(r.Stage), r => r.Leads);
+        var skipped = (await reads.QueryAsync<StageCount>(ReportSql.CountSkipped)).ToDictionary(r => Enum.Parse<LeadStage>(r.Stage), r => r.Leads);
         return Funnel.From(reached, skipped, now);
     }
 
@@ -82,7 +137,12 @@ public sealed partial class LeadStore
     public async Task<MqlCohorts> ReadCohortsAsync(DateTimeOffset cutoff, CancellationToken cancel = default)
     {
         await using var connection = await Database.OpenAsync(cancel);
-        var rows = (await connection.QueryAsync<CohortRevenueRow>(new CommandDefinition(ReportSql.CohortsBySource, new { cutoff }, cancellationToken: cancel))).ToList();
+        return await CohortsAsync(new Reads(connection, null, cancel), cutoff);
+    }
+
+    private static async Task<MqlCohorts> CohortsAsync(Reads reads, DateTimeOffset cutoff)
+    {
+        var rows = (await reads.QueryAsync<CohortRevenueRow>(ReportSql.CohortsBySource, new { cutoff })).ToList();
         return new MqlCohorts(
             rows.Where(r => r.Mqls > 0).Select(r => new CohortCounts(r.Source, r.Mqls, r.Customers, Amount(r.Revenue), Squares(r.RevenueSquares))).ToList(),
             rows.Select(r => new CohortCounts(r.Source, r.EverMqls, r.EverCustomers, Amount(r.EverRevenue), Squares(r.EverRevenueSquares))).ToList());
@@ -108,15 +168,30 @@ public sealed partial class LeadStore
     public async Task<int> CountHandOffBreachesAsync(CancellationToken cancel = default)
     {
         await using var connection = await Database.OpenAsync(cancel);
-        return await connection.ExecuteScalarAsync<int>(new CommandDefinition(ReportSql.CountHandOffBreaches, cancellationToken: cancel));
+        return await new Reads(connection, null, cancel).ScalarAsync<int>(ReportSql.CountHandOffBreaches);
     }
 
     /// <summary>Per UTC day since <paramref name="since"/>: emails sent, new MQLs and hand-off SLA breaches.</summary>
     public async Task<IReadOnlyList<DayCount>> ReadTimelineAsync(DateTimeOffset since, CancellationToken cancel = default)
     {
         await using var connection = await Database.OpenAsync(cancel);
-        var rows = await connection.QueryAsync<DayRow>(new CommandDefinition(Database.Dialect.Timeline, new { since }, cancellationToken: cancel));
+        return await TimelineAsync(new Reads(connection, null, cancel), since);
+    }
+
+    private async Task<IReadOnlyList<DayCount>> TimelineAsync(Reads reads, DateTimeOffset since)
+    {
+        var rows = await reads.QueryAsync<DayRow>(Database.Dialect.Timeline, new { since });
         return rows.Select(r => new DayCount(r.Day, r.Series, (int)r.Count)).OrderBy(r => r.Day, StringComparer.Ordinal).ThenBy(r => r.Series, StringComparer.Ordinal).ToList();
+    }
+
+    /// <summary>A connection to read on and, when reads belong together, the transaction that keeps them in one snapshot.</summary>
+    private readonly record struct Reads(DbConnection Connection, DbTransaction? Snapshot, CancellationToken Cancel)
+    {
+        public Task<IEnumerable<T>> QueryAsync<T>(string sql, object? param = null) =>
+            Connection.QueryAsync<T>(new CommandDefinition(sql, param, Snapshot, cancellationToken: Cancel));
+
+        public Task<T?> ScalarAsync<T>(string sql, object? param = null) =>
+            Connection.ExecuteScalarAsync<T>(new CommandDefinition(sql, param, Snapshot, cancellationToken: Cancel));
     }
 
     public async Task<IReadOnlyList<LeadHistoryRow>> ReadHistoryRowsAsync(string leadId, CancellationToken cancel = default)

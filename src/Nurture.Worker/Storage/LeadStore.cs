@@ -139,10 +139,11 @@ public sealed partial class LeadStore(Database database, Microsoft.Extensions.Op
     public async Task<IReadOnlyDictionary<string, decimal>> ReadSpendAsync(CancellationToken cancel = default)
     {
         await using var connection = await Database.OpenAsync(cancel);
-        var rows = await connection.QueryAsync<SpendRow>(new CommandDefinition(
-            StoreSql.SpendByChannel, cancellationToken: cancel));
-        return rows.ToDictionary(r => r.Channel, r => Money(r.Amount), StringComparer.Ordinal);
+        return await SpendAsync(new Reads(connection, null, cancel));
     }
+
+    private static async Task<IReadOnlyDictionary<string, decimal>> SpendAsync(Reads reads) =>
+        (await reads.QueryAsync<SpendRow>(StoreSql.SpendByChannel)).ToDictionary(r => r.Channel, r => Money(r.Amount), StringComparer.Ordinal);
 
     public static string EmailHash(string email) =>
         Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(email.Trim().ToLowerInvariant())));

@@ -1,5 +1,9 @@
 using Dapper;
+using Nurture.Contracts;
+using Nurture.Core;
+using Nurture.Worker.Metrics;
 using Nurture.Worker.Storage;
+using Nurture.Worker.Tests.Messaging;
 
 namespace Nurture.Worker.Tests.Storage;
 
@@ -51,5 +55,52 @@ public class When_the_metrics_read_the_funnel_on_PostgreSQL
         Assert.Equal(
             [new DayCount("2026-03-01", "emailsSent", 40), new DayCount("2026-03-01", "handOffBreaches", 2), new DayCount("2026-03-01", "mqls", 10)],
             timeline);
+    }
+
+    [SkippableFact]
+    public async Task Should_read_every_figure_of_the_report_in_one_snapshot_while_leads_are_stored()
+    {
+        var database = TestDatabase.Create(DatabaseProvider.PostgreSql);
+        var definition = DefaultDefinition.Create();
+        var start = new DateTimeOffset(2026, 2, 1, 0, 0, 0, TimeSpan.Zero);
+        var events = Cli.SampleLeads.Generate(40, seed: 11, start, days: 30, definition).OrderBy(e => e.OccurredAt).ToList();
+        foreach (var chunk in events.Chunk(100)) await database.ApplyAsync(definition, start.AddDays(30), [.. chunk]);
+        var now = events[^1].OccurredAt;
+        var store = new LeadStore(database);
+        var before = await FunnelReport.ReadAsync(store, definition, now);
+
+        // Another session holds the spend table, which the report reads second: the report's first read has begun, and
+        // it waits there while new leads are captured and scheduled their emails, all committed before its next reads.
+        await using var blocker = await database.OpenAsync();
+        await using var hold = await blocker.BeginTransactionAsync();
+        await blocker.ExecuteAsync("LOCK TABLE spend IN ACCESS EXCLUSIVE MODE", transaction: hold);
+        var reading = FunnelReport.ReadAsync(store, definition, now);
+        await Eventually.Until(
+            async () => await database.CountAsync("SELECT COUNT(*) FROM pg_locks WHERE NOT granted AND relation = 'spend'::regclass"),
+            waiting => waiting == 1, what: "the report to wait for the spend table");
+        var arrived = Enumerable.Range(0, 5).SelectMany(i => new NurtureMessage[]
+        {
+            new LeadCaptured
+            {
+                EventId = Guid.NewGuid(), LeadId = $"late-{i}", OccurredAt = now, Email = $"late-{i}@softwarehaus.example", Industry = "software",
+                CompanySize = 50, Country = "DE", Source = "webinar", Consent = true,
+            },
+            new LeadActivityRecorded { EventId = Guid.NewGuid(), LeadId = $"late-{i}", OccurredAt = now, Activity = ActivityType.DemoRequested },
+        }).ToArray();
+        await database.ApplyAsync(definition, now, arrived);
+        await hold.RollbackAsync();
+        var during = await reading;
+        var after = await FunnelReport.ReadAsync(store, definition, now);
+
+        // What arrived changed what a report reads afterwards …
+        Assert.Equal(before.LeadsPerStage.Values.Sum() + 5, after.LeadsPerStage.Values.Sum());
+        Assert.NotEqual(before.Funnel, after.Funnel);
+        Assert.NotEqual(before.Emails, after.Emails);
+        // … and none of it reached the report that had begun: every figure is from the moment of its first read.
+        Assert.Equal(before.LeadsPerStage, during.LeadsPerStage);
+        Assert.Equal(before.Funnel, during.Funnel);
+        Assert.Equal(before.Emails, during.Emails);
+        Assert.Equal(before.Timeline, during.Timeline);
+        Assert.Equal(before.MqlValueBySource, during.MqlValueBySource);
     }
 }
