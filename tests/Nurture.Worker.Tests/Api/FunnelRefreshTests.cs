@@ -43,6 +43,56 @@ public class When_the_gauges_read_the_funnel_from_a_long_history
         Assert.Equal([90.0], Age(meters));
     }
 
+    [SkippableFact]
+    public async Task Should_wait_nine_times_a_read_that_timed_out_and_read_again_once_the_database_answers()
+    {
+        var database = Storage.TestDatabase.Create(Nurture.Worker.Storage.DatabaseProvider.PostgreSql);
+        // Every read gives up after a second: the command timeout a slow database runs into.
+        var impatient = new Nurture.Worker.Storage.Database(Nurture.Worker.Storage.DatabaseProvider.PostgreSql,
+            new Npgsql.NpgsqlConnectionStringBuilder(database.ConnectionString) { CommandTimeout = 1 }.ConnectionString);
+        using var services = new ServiceCollection().AddMetrics().BuildServiceProvider();
+        var metrics = new NurtureMetrics(services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(), TimeProvider.System);
+        var log = new RecordingLogger();
+        using var refresher = new FunnelRefresher(new Nurture.Worker.Storage.LeadStore(impatient), Core.DefaultDefinition.Create(), TimeProvider.System,
+            metrics, new MetricsSettings { RefreshSeconds = 1 }, log);
+        // Another session holds the leads table, which the report reads first, so the first read times out.
+        await using var blocker = await database.OpenAsync();
+        var hold = await blocker.BeginTransactionAsync();
+        await Dapper.SqlMapper.ExecuteAsync(blocker, "LOCK TABLE leads IN ACCESS EXCLUSIVE MODE", transaction: hold);
+
+        await refresher.StartAsync(CancellationToken.None);
+        await Messaging.Eventually.Until(() => Task.FromResult(log.Count("failed")), n => n == 1, what: "the first read to time out");
+        await hold.RollbackAsync();
+        // The read took about a second, so the next comes about nine seconds later, not after RefreshSeconds (1 s).
+        await Task.Delay(TimeSpan.FromSeconds(4));
+        Assert.Equal(1, log.Count("failed"));
+        Assert.Null(metrics.Latest);
+        Assert.Equal(1, log.Count("instead of every"));
+
+        // Then the database answers: the gauges are read.
+        await Messaging.Eventually.Until(() => Task.FromResult(metrics.Latest), latest => latest is not null, TimeSpan.FromSeconds(60), "the gauges to be read");
+        await refresher.StopAsync(CancellationToken.None);
+    }
+
+    private sealed class RecordingLogger : Microsoft.Extensions.Logging.ILogger<FunnelRefresher>
+    {
+        private readonly List<string> _messages = [];
+
+        public int Count(string part)
+        {
+            lock (_messages) return _messages.Count(m => m.Contains(part, StringComparison.Ordinal));
+        }
+
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+        public bool IsEnabled(Microsoft.Extensions.Logging.LogLevel logLevel) => true;
+
+        public void Log<TState>(Microsoft.Extensions.Logging.LogLevel logLevel, Microsoft.Extensions.Logging.EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            lock (_messages) _messages.Add(formatter(state, exception));
+        }
+    }
+
     private static List<double> Age(System.Diagnostics.Metrics.IMeterFactory meters)
     {
         var values = new List<double>();
