@@ -82,7 +82,7 @@ public sealed partial class LeadStore
     /// A transaction that reads one snapshot, or none on SQL Server: there snapshot isolation needs
     /// ALLOW_SNAPSHOT_ISOLATION on the database, and REPEATABLE READ would hold writers back while the report reads.
     /// </summary>
-    internal async Task<DbTransaction?> BeginSnapshotAsync(DbConnection connection, CancellationToken cancel) => Database.Provider switch
+    private async Task<DbTransaction?> BeginSnapshotAsync(DbConnection connection, CancellationToken cancel) => Database.Provider switch
     {
         // REPEATABLE READ is PostgreSQL's snapshot isolation, taken at the first statement; a transaction that only reads never fails on it.
         DatabaseProvider.PostgreSql => await connection.BeginTransactionAsync(IsolationLevel.RepeatableRead, cancel),
