@@ -12,20 +12,17 @@ public sealed partial class LeadStore
     /// enrolled more than once), with its MQL transitions, its won deals and whether a person clicked a link of that
     /// step. The variant is not stored: it follows from the lead's id and the experiment's name.
     /// </summary>
-    public async Task<IReadOnlyList<Exposure>> ReadExposuresAsync(string track, int step, CancellationToken cancel = default)
-    {
-        await using var connection = await Database.OpenAsync(cancel);
+    public Task<IReadOnlyList<Exposure>> ReadExposuresAsync(string track, int step, CancellationToken cancel = default) =>
         // One snapshot: an MQL, deal or click stored between two of these reads is either in all of them or in none.
-        await using var snapshot = await BeginSnapshotAsync(connection, cancel);
-        var reads = new Reads(connection, snapshot, cancel);
-        var args = new { track, step };
-        var sent = await reads.QueryAsync<SentRow>(ExperimentSql.Sent, args);
-        var mqls = (await reads.QueryAsync<MqlRow>(ExperimentSql.MqlTransitions, args)).ToLookup(r => r.LeadId, r => r.At, StringComparer.Ordinal);
-        var deals = (await reads.QueryAsync<DealRow>(ExperimentSql.Deals, args)).ToLookup(r => r.LeadId, r => (r.At, Amount(r.Revenue)), StringComparer.Ordinal);
-        var clicked = (await reads.QueryAsync<string>(ExperimentSql.Clicks, args)).ToHashSet(StringComparer.Ordinal);
-        if (snapshot is not null) await snapshot.CommitAsync(cancel);
-        return sent.Select(s => new Exposure(s.LeadId, s.SentAt, mqls[s.LeadId].ToList(), deals[s.LeadId].ToList(), clicked.Contains(s.LeadId))).ToList();
-    }
+        ReadTogetherAsync<IReadOnlyList<Exposure>>(async reads =>
+        {
+            var args = new { track, step };
+            var sent = await reads.QueryAsync<SentRow>(ExperimentSql.Sent, args);
+            var mqls = (await reads.QueryAsync<MqlRow>(ExperimentSql.MqlTransitions, args)).ToLookup(r => r.LeadId, r => r.At, StringComparer.Ordinal);
+            var deals = (await reads.QueryAsync<DealRow>(ExperimentSql.Deals, args)).ToLookup(r => r.LeadId, r => (r.At, Amount(r.Revenue)), StringComparer.Ordinal);
+            var clicked = (await reads.QueryAsync<string>(ExperimentSql.Clicks, args)).ToHashSet(StringComparer.Ordinal);
+            return sent.Select(s => new Exposure(s.LeadId, s.SentAt, mqls[s.LeadId].ToList(), deals[s.LeadId].ToList(), clicked.Contains(s.LeadId))).ToList();
+        }, cancel);
 
     private sealed class SentRow
     {

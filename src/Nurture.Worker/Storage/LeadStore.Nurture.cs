@@ -133,11 +133,7 @@ public sealed partial class LeadStore
     }
 
     /// <summary>Steps per status, for tests and reports.</summary>
-    public async Task<IReadOnlyDictionary<string, int>> CountStepsAsync(CancellationToken cancel = default)
-    {
-        await using var connection = await Database.OpenAsync(cancel);
-        return await StepCountsAsync(new Reads(connection, null, cancel));
-    }
+    public Task<IReadOnlyDictionary<string, int>> CountStepsAsync(CancellationToken cancel = default) => ReadAsync(StepCountsAsync, cancel);
 
     private static async Task<IReadOnlyDictionary<string, int>> StepCountsAsync(Reads reads) =>
         (await reads.QueryAsync<StageCount>(NurtureSql.CountSteps)).ToDictionary(r => r.Stage, r => r.Leads, StringComparer.Ordinal);

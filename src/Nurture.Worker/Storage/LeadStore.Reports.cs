@@ -62,41 +62,49 @@ public sealed partial class LeadStore
     /// funnel, steps, breaches and timeline agree with each other even while events are stored, so its figures can be
     /// recomputed from one another. On SQL Server each statement reads what was committed when it ran.
     /// </summary>
-    public async Task<FunnelFigures> ReadFunnelFiguresAsync(DateTimeOffset cohortCutoff, DateTimeOffset timelineSince, CancellationToken cancel = default)
+    public Task<FunnelFigures> ReadFunnelFiguresAsync(DateTimeOffset cohortCutoff, DateTimeOffset timelineSince, CancellationToken cancel = default) =>
+        ReadTogetherAsync(async reads =>
+        {
+            var cohorts = await CohortsAsync(reads, cohortCutoff);
+            var spend = await SpendAsync(reads);
+            var leadsPerStage = await StageCountsAsync(reads);
+            var funnel = await FunnelAsync(reads, leadsPerStage);
+            var steps = await StepCountsAsync(reads);
+            var breaches = await reads.ScalarAsync<int>(ReportSql.CountHandOffBreaches);
+            var timeline = await TimelineAsync(reads, timelineSince);
+            return new FunnelFigures(cohorts, spend, leadsPerStage, funnel, steps, breaches, timeline);
+        }, cancel);
+
+    /// <summary>One statement's read, on a connection of its own.</summary>
+    private async Task<T> ReadAsync<T>(Func<Reads, Task<T>> read, CancellationToken cancel)
     {
         await using var connection = await Database.OpenAsync(cancel);
-        await using var snapshot = await BeginSnapshotAsync(connection, cancel);
-        var reads = new Reads(connection, snapshot, cancel);
-        var cohorts = await CohortsAsync(reads, cohortCutoff);
-        var spend = await SpendAsync(reads);
-        var leadsPerStage = await StageCountsAsync(reads);
-        var funnel = await FunnelAsync(reads, leadsPerStage);
-        var steps = await StepCountsAsync(reads);
-        var breaches = await reads.ScalarAsync<int>(ReportSql.CountHandOffBreaches);
-        var timeline = await TimelineAsync(reads, timelineSince);
-        if (snapshot is not null) await snapshot.CommitAsync(cancel);
-        return new FunnelFigures(cohorts, spend, leadsPerStage, funnel, steps, breaches, timeline);
+        return await read(new Reads(connection, null, cancel));
     }
 
     /// <summary>
-    /// A transaction that reads one snapshot, or none on SQL Server: there snapshot isolation needs
-    /// ALLOW_SNAPSHOT_ISOLATION on the database, and REPEATABLE READ would hold writers back while the report reads.
+    /// Reads that belong together, on one connection in one transaction that sees one snapshot. None on SQL Server: there
+    /// snapshot isolation needs ALLOW_SNAPSHOT_ISOLATION on the database, and REPEATABLE READ would hold writers back
+    /// while the reads run, so each statement reads what was committed when it ran.
     /// </summary>
-    private async Task<DbTransaction?> BeginSnapshotAsync(DbConnection connection, CancellationToken cancel) => Database.Provider switch
-    {
-        // REPEATABLE READ is PostgreSQL's snapshot isolation, taken at the first statement; a transaction that only reads never fails on it.
-        DatabaseProvider.PostgreSql => await connection.BeginTransactionAsync(IsolationLevel.RepeatableRead, cancel),
-        // In WAL mode a deferred transaction reads one snapshot from its first read to its end, and never takes the write lock.
-        DatabaseProvider.Sqlite => ((Microsoft.Data.Sqlite.SqliteConnection)connection).BeginTransaction(deferred: true),
-        _ => null,
-    };
-
-    /// <summary>Leads in each stage now, every stage present (zero when empty).</summary>
-    public async Task<IReadOnlyDictionary<LeadStage, int>> ReadStageCountsAsync(CancellationToken cancel = default)
+    private async Task<T> ReadTogetherAsync<T>(Func<Reads, Task<T>> read, CancellationToken cancel)
     {
         await using var connection = await Database.OpenAsync(cancel);
-        return await StageCountsAsync(new Reads(connection, null, cancel));
+        await using var snapshot = Database.Provider switch
+        {
+            // REPEATABLE READ is PostgreSQL's snapshot isolation, taken at the first statement; a transaction that only reads never fails on it.
+            DatabaseProvider.PostgreSql => await connection.BeginTransactionAsync(IsolationLevel.RepeatableRead, cancel),
+            // In WAL mode a deferred transaction reads one snapshot from its first read to its end, and never takes the write lock.
+            DatabaseProvider.Sqlite => ((Microsoft.Data.Sqlite.SqliteConnection)connection).BeginTransaction(deferred: true),
+            _ => null,
+        };
+        var result = await read(new Reads(connection, snapshot, cancel));
+        if (snapshot is not null) await snapshot.CommitAsync(cancel);
+        return result;
     }
+
+    /// <summary>Leads in each stage now, every stage present (zero when empty).</summary>
+    public Task<IReadOnlyDictionary<LeadStage, int>> ReadStageCountsAsync(CancellationToken cancel = default) => ReadAsync(StageCountsAsync, cancel);
 
     private static async Task<IReadOnlyDictionary<LeadStage, int>> StageCountsAsync(Reads reads)
     {
@@ -109,15 +117,8 @@ public sealed partial class LeadStore
     /// The funnel from the recorded transitions, counted in SQL: a stage is reached when a transition entered it (every lead
     /// entered Lead), skipped when a transition jumped over it and none ever entered it. Never from the furthest stage, which would invent the stages in between.
     /// </summary>
-    public async Task<IReadOnlyList<FunnelStage>> ReadFunnelAsync(CancellationToken cancel = default)
-    {
-        await using var connection = await Database.OpenAsync(cancel);
-        await using var snapshot = await BeginSnapshotAsync(connection, cancel);
-        var reads = new Reads(connection, snapshot, cancel);
-        var funnel = await FunnelAsync(reads, await StageCountsAsync(reads));
-        if (snapshot is not null) await snapshot.CommitAsync(cancel);
-        return funnel;
-    }
+    public Task<IReadOnlyList<FunnelStage>> ReadFunnelAsync(CancellationToken cancel = default) =>
+        ReadTogetherAsync(async reads => await FunnelAsync(reads, await StageCountsAsync(reads)), cancel);
 
     /// <param name="reads">Where to read.</param>
     /// <param name="now">The leads in each stage now, read already: every lead entered Lead.</param>
@@ -134,11 +135,7 @@ public sealed partial class LeadStore
     /// The MQL cohorts per source, counted in SQL in one pass over the MQLs: those old enough to count (first MQL at or
     /// before <paramref name="cutoff"/>), with the revenue's squares for its spread, and every MQL a source ever brought.
     /// </summary>
-    public async Task<MqlCohorts> ReadCohortsAsync(DateTimeOffset cutoff, CancellationToken cancel = default)
-    {
-        await using var connection = await Database.OpenAsync(cancel);
-        return await CohortsAsync(new Reads(connection, null, cancel), cutoff);
-    }
+    public Task<MqlCohorts> ReadCohortsAsync(DateTimeOffset cutoff, CancellationToken cancel = default) => ReadAsync(reads => CohortsAsync(reads, cutoff), cancel);
 
     private static async Task<MqlCohorts> CohortsAsync(Reads reads, DateTimeOffset cutoff)
     {
@@ -165,18 +162,10 @@ public sealed partial class LeadStore
         public object? EverRevenueSquares { get; set; }
     }
 
-    public async Task<int> CountHandOffBreachesAsync(CancellationToken cancel = default)
-    {
-        await using var connection = await Database.OpenAsync(cancel);
-        return await new Reads(connection, null, cancel).ScalarAsync<int>(ReportSql.CountHandOffBreaches);
-    }
+    public Task<int> CountHandOffBreachesAsync(CancellationToken cancel = default) => ReadAsync(reads => reads.ScalarAsync<int>(ReportSql.CountHandOffBreaches), cancel);
 
     /// <summary>Per UTC day since <paramref name="since"/>: emails sent, new MQLs and hand-off SLA breaches.</summary>
-    public async Task<IReadOnlyList<DayCount>> ReadTimelineAsync(DateTimeOffset since, CancellationToken cancel = default)
-    {
-        await using var connection = await Database.OpenAsync(cancel);
-        return await TimelineAsync(new Reads(connection, null, cancel), since);
-    }
+    public Task<IReadOnlyList<DayCount>> ReadTimelineAsync(DateTimeOffset since, CancellationToken cancel = default) => ReadAsync(reads => TimelineAsync(reads, since), cancel);
 
     private async Task<IReadOnlyList<DayCount>> TimelineAsync(Reads reads, DateTimeOffset since)
     {

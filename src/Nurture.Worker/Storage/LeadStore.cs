@@ -136,11 +136,7 @@ public sealed partial class LeadStore(Database database, Microsoft.Extensions.Op
             StoreSql.CountSuppressions, new { hash = EmailHash(email) }, cancellationToken: cancel)) > 0;
     }
 
-    public async Task<IReadOnlyDictionary<string, decimal>> ReadSpendAsync(CancellationToken cancel = default)
-    {
-        await using var connection = await Database.OpenAsync(cancel);
-        return await SpendAsync(new Reads(connection, null, cancel));
-    }
+    public Task<IReadOnlyDictionary<string, decimal>> ReadSpendAsync(CancellationToken cancel = default) => ReadAsync(SpendAsync, cancel);
 
     private static async Task<IReadOnlyDictionary<string, decimal>> SpendAsync(Reads reads) =>
         (await reads.QueryAsync<SpendRow>(StoreSql.SpendByChannel)).ToDictionary(r => r.Channel, r => Money(r.Amount), StringComparer.Ordinal);
