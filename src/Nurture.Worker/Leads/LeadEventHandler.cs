@@ -47,7 +47,6 @@ public sealed partial class LeadEventHandler(LeadRecords records, LeadStore stor
             applied = await OneByOneAsync(events, origin, mode, cancel);
         }
         metrics.Applied(applied);
-        outbox.Nudge();
         return applied;
     }
 
@@ -100,9 +99,14 @@ public sealed partial class LeadEventHandler(LeadRecords records, LeadStore stor
             changes.Outbox.Clear();
         }
 
-        // Save: leads, history, transitions, outbox and nurture steps together, or nothing.
-        await transaction.SaveAsync(changes);
+        // Save: leads, history, transitions, outbox and nurture steps together, or nothing. The outgoing messages are
+        // stored claimed for this process's relay where one runs, and handed to it once they are committed.
+        var messages = changes.Outbox.DistinctBy(m => m.EventId).ToList();
+        var claim = messages.Count > 0 ? outbox.Claim(transaction.ReceivedAt, messages.Count) : null;
+        await transaction.SaveAsync(changes, claim);
         await transaction.CommitAsync();
+        if (claim is not null) outbox.Hand(claim, messages);
+        else if (messages.Count > 0) outbox.Nudge();
         return results;
     }
 

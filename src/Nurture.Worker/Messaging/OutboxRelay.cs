@@ -12,7 +12,8 @@ namespace Nurture.Worker.Messaging;
 /// Publishes what the outbox holds, a batch at a time: claim the rows for a lease and commit, publish them with
 /// publisher confirms (each with its stored id as the MassTransit message id), then mark them published. No
 /// transaction or lock is held while the broker is talked to. A crash in between publishes the rows again with the
-/// same ids once the lease runs out: at least once, never lost. The event handler wakes it after each commit.
+/// same ids once the lease runs out: at least once, never lost. The event handler stores its messages already claimed
+/// for this relay and hands them over after each commit (<see cref="OutboxSignal"/>), so those skip the claim.
 /// </summary>
 public sealed partial class OutboxRelay(LeadStore store, IBus bus, BusSettings settings, TimeProvider clock, NurtureMetrics metrics, OutboxSignal signal,
     ILogger<OutboxRelay> log, BrokerHealthCheck? broker = null, OutboxPublisher? publisher = null) : BackgroundService
@@ -54,8 +55,38 @@ public sealed partial class OutboxRelay(LeadStore store, IBus bus, BusSettings s
     private readonly Queue<(long At, long LastId)> _rounds = new();
     private long _floor;
     private long _lastSweep = long.MinValue;
+    private long _lastClaim;
+    private List<Guid> _unmarked = [];
+
+    /// <summary>How many messages handed over may wait for the relay before batches store theirs unclaimed instead.</summary>
+    private int HandedLimit => settings.OutboxBatchSize * 4;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        signal.Listen(_claimer, Lease, HandedLimit);
+        try
+        {
+            await RelayAsync(stoppingToken);
+        }
+        finally
+        {
+            // What was handed over and not published goes back, for the next worker to claim at once rather than after the lease.
+            var left = signal.StopListening();
+            if (left.Count > 0)
+            {
+                try
+                {
+                    await store.ReleaseOutboxAsync(_claimer, left.Select(m => m.EventId).ToList(), CancellationToken.None);
+                }
+                catch (Exception e)
+                {
+                    LogNotReleased(log, e, left.Count);
+                }
+            }
+        }
+    }
+
+    private async Task RelayAsync(CancellationToken stoppingToken)
     {
         var poll = TimeSpan.FromMilliseconds(settings.OutboxPollMs);
         while (!stoppingToken.IsCancellationRequested)
@@ -92,28 +123,45 @@ public sealed partial class OutboxRelay(LeadStore store, IBus bus, BusSettings s
         }
     }
 
-    /// <summary>Publishes one batch; returns how many messages it published.</summary>
+    /// <summary>
+    /// Publishes one batch: the messages handed over by this process's batches, and what a claim finds when rows were
+    /// stored for claiming (a nudge) or the poll interval passed since the last claim. Returns how many messages it took.
+    /// </summary>
     public async Task<int> PublishPendingAsync(CancellationToken cancel)
     {
         // On RabbitMQ the relay publishes over a connection of its own (OutboxPublisher), in memory on the bus itself.
         var endpoint = publisher is null ? bus : await publisher.BusAsync(cancel);
-        var (after, started) = Floor();
-        var claimed = await store.ClaimOutboxAsync(_claimer, settings.OutboxBatchSize, clock.GetUtcNow(), Lease, after, cancel);
-        if (claimed.Count == 0) return 0;
-        lock (_floorGate) _rounds.Enqueue((started, claimed[^1].Id));
-        var confirmed = new List<long>(claimed.Count);
+        var pending = signal.Take(settings.OutboxBatchSize).Select(m => (m.EventId, Message: (NurtureMessage?)m)).ToList();
+        var now = Stopwatch.GetTimestamp();
+        if (pending.Count < settings.OutboxBatchSize
+            && (signal.TakeNudge() || Stopwatch.GetElapsedTime(_lastClaim, now) >= TimeSpan.FromMilliseconds(settings.OutboxPollMs)))
+        {
+            _lastClaim = now;
+            var (after, started) = Floor();
+            try
+            {
+                var claimed = await store.ClaimOutboxAsync(_claimer, settings.OutboxBatchSize - pending.Count, clock.GetUtcNow(), Lease, after, cancel);
+                if (claimed.Count > 0) lock (_floorGate) _rounds.Enqueue((started, claimed[^1].Id));
+                pending.AddRange(claimed.Select(m => (m.MessageId, Read(m))));
+            }
+            catch (Exception e) when (pending.Count > 0 && !cancel.IsCancellationRequested)
+            {
+                // The database is away: what was handed over still goes out, and is marked once it answers.
+                LogFailed(log, e, TimeSpan.FromMilliseconds(settings.OutboxPollMs));
+            }
+        }
+        if (pending.Count == 0)
+        {
+            if (_unmarked.Count > 0) await MarkAsync([], cancel);
+            return 0;
+        }
+        var confirmed = new List<Guid>(pending.Count);
         try
         {
-            await Task.WhenAll(claimed.Select(async m =>
+            await Task.WhenAll(pending.Where(m => m.Message is not null).Select(async m =>
             {
-                if (!EventJson.TryParse(m.Payload, out var message, out var error))
-                {
-                    // It can never be published; blocking the outbox behind it would stop everything else. The row stays for inspection.
-                    LogUnreadable(log, m.MessageId, m.Type, error);
-                    return;
-                }
-                await endpoint.Publish(message, message.GetType(), context => context.MessageId = m.MessageId, cancel);
-                lock (confirmed) confirmed.Add(m.Id);
+                await endpoint.Publish(m.Message!, m.Message!.GetType(), context => context.MessageId = m.EventId, cancel);
+                lock (confirmed) confirmed.Add(m.EventId);
             })).WaitAsync(RoundTimeout, cancel);
         }
         catch (Exception e)
@@ -122,7 +170,7 @@ public sealed partial class OutboxRelay(LeadStore store, IBus bus, BusSettings s
             if (e is TimeoutException) publisher?.Replace();
             // What the broker confirmed is marked; the rest goes back for the next round at once (a publish abandoned
             // here may still reach the broker: the same message id again, as after a crash).
-            List<long> done;
+            List<Guid> done;
             lock (confirmed) done = [.. confirmed];
             // The rows given back lie below the floor: the next rounds look from the start.
             lock (_floorGate)
@@ -130,15 +178,44 @@ public sealed partial class OutboxRelay(LeadStore store, IBus bus, BusSettings s
                 _floor = 0;
                 _rounds.Clear();
             }
-            await store.MarkPublishedAsync(_claimer, done, clock.GetUtcNow(), CancellationToken.None);
-            await store.ReleaseOutboxAsync(_claimer, claimed.Select(m => m.Id).Except(done).ToList(), CancellationToken.None);
+            signal.Nudge();
+            await MarkAsync(done, CancellationToken.None);
+            await store.ReleaseOutboxAsync(_claimer, pending.Where(m => m.Message is not null).Select(m => m.EventId).Except(done).ToList(), CancellationToken.None);
             throw;
         }
-        List<long> all;
+        List<Guid> all;
         lock (confirmed) all = [.. confirmed];
-        var published = await store.MarkPublishedAsync(_claimer, all, clock.GetUtcNow(), cancel);
-        if (published > 0) metrics.Published(published);
-        return claimed.Count;
+        await MarkAsync(all, cancel);
+        return pending.Count;
+    }
+
+    /// <summary>
+    /// Marks what the broker confirmed, with what an earlier round could not mark. Messages handed over are published even
+    /// while the database is away; kept here, they are marked once it answers, instead of going out again after their lease.
+    /// </summary>
+    private async Task MarkAsync(List<Guid> confirmed, CancellationToken cancel)
+    {
+        var marking = _unmarked.Count == 0 ? confirmed : [.. _unmarked, .. confirmed];
+        _unmarked = [];
+        try
+        {
+            var published = await store.MarkPublishedAsync(_claimer, marking, clock.GetUtcNow(), cancel);
+            if (published > 0) metrics.Published(published);
+        }
+        catch
+        {
+            _unmarked = marking;
+            throw;
+        }
+    }
+
+    /// <summary>A claimed row's message, or null when it can never be published (the row stays for inspection).</summary>
+    private NurtureMessage? Read(OutboxMessage m)
+    {
+        if (EventJson.TryParse(m.Payload, out var message, out var error)) return message;
+        // Blocking the outbox behind it would stop everything else.
+        LogUnreadable(log, m.MessageId, m.Type, error);
+        return null;
     }
 
     /// <summary>The id this round looks above (the last id claimed <see cref="FloorLag"/> ago or more, or 0 for a sweep) and when it starts.</summary>
@@ -160,6 +237,9 @@ public sealed partial class OutboxRelay(LeadStore store, IBus bus, BusSettings s
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Publishing the outbox failed; trying again in {Poll}")]
     private static partial void LogFailed(ILogger logger, Exception error, TimeSpan poll);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Count} outbox messages handed over and not published could not be given back; they go out once their lease runs out")]
+    private static partial void LogNotReleased(ILogger logger, Exception error, int count);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Outbox message {Id} ({Type}) cannot be read and is skipped: {Reason}")]
     private static partial void LogUnreadable(ILogger logger, Guid id, string type, string reason);

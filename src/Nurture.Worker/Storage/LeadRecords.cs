@@ -139,7 +139,7 @@ public sealed class LeadTransaction(DbConnection connection, DbTransaction trans
     /// few statements as the parameter limit allows. A lead changed by another writer since it was read, or an event
     /// stored by another writer meanwhile, throws <see cref="LeadVersionConflictException"/>.
     /// </summary>
-    public async Task SaveAsync(LeadChanges changes)
+    public async Task SaveAsync(LeadChanges changes, OutboxClaim? claim = null)
     {
         var writes = new RoundTrip(connection, transaction, cancel);
         Insert(writes, "lead_events", EventTable, null,
@@ -154,8 +154,10 @@ public sealed class LeadTransaction(DbConnection connection, DbTransaction trans
                 t.LeadId, t.Cause, t.Transition.From.ToString(), t.Transition.To.ToString(), t.Transition.At, LeadStore.Truncate(t.Transition.Reason),
                 string.Join(",", t.Transition.Skipped), t.Transition.DefinitionVersion, t.Source, t.Transition.InStage.TotalSeconds,
             }));
-        Insert(writes, "outbox", OutboxTable, ["message_id"],
-            changes.Outbox.DistinctBy(m => m.EventId).Select(m => new object?[] { m.EventId, m.GetType().Name, EventJson.Write(m), ReceivedAt }));
+        Insert(writes, "outbox", claim is null ? OutboxTable : ClaimedOutboxTable, ["message_id"],
+            changes.Outbox.DistinctBy(m => m.EventId).Select(m => claim is null
+                ? new object?[] { m.EventId, m.GetType().Name, EventJson.Write(m), ReceivedAt }
+                : [m.EventId, m.GetType().Name, EventJson.Write(m), ReceivedAt, claim.Claimer, claim.Until]));
 
         // Before the new steps: a re-enrolled lead's old steps are cancelled, not its new ones.
         foreach (var byReason in changes.StepsCancelled.GroupBy(c => c.Value, c => c.Key))
@@ -227,6 +229,8 @@ public sealed class LeadTransaction(DbConnection connection, DbTransaction trans
     ];
 
     private static readonly (string Name, string PostgresType)[] OutboxTable = [("message_id", "uuid"), ("type", "text"), ("payload", "text"), ("created_at", "timestamptz")];
+
+    private static readonly (string Name, string PostgresType)[] ClaimedOutboxTable = [.. OutboxTable, ("claimed_by", "text"), ("claim_until", "timestamptz")];
 
     private static readonly (string Name, string PostgresType)[] StepTable =
     [

@@ -85,28 +85,32 @@ public sealed partial class LeadStore(Database database, Microsoft.Extensions.Op
         return rows.Select(r => new OutboxMessage(r.Id, r.MessageId, r.Type, r.Payload)).OrderBy(m => m.Id).ToList();
     }
 
-    /// <summary>Marks the messages the broker confirmed as published; returns how many were still this claimer's.</summary>
-    public async Task<int> MarkPublishedAsync(string claimer, IReadOnlyCollection<long> ids, DateTimeOffset at, CancellationToken cancel = default)
+    /// <summary>Marks the messages the broker confirmed as published (by message id); returns how many were still this claimer's.</summary>
+    public async Task<int> MarkPublishedAsync(string claimer, IReadOnlyCollection<Guid> messageIds, DateTimeOffset at, CancellationToken cancel = default)
     {
         await using var connection = await Database.OpenAsync(cancel);
         await using var transaction = await connection.BeginTransactionAsync(cancel);
         if (Database.Dialect.RelayBookkeeping is { } bookkeeping) await connection.ExecuteAsync(new CommandDefinition(bookkeeping, transaction: transaction, cancellationToken: cancel));
         var marked = 0;
-        foreach (var chunk in ids.Chunk(1000))
+        foreach (var chunk in messageIds.Chunk(1000))
         {
-            marked += await connection.ExecuteAsync(new CommandDefinition(Database.Dialect.MarkPublished, new { at, claimer, ids = chunk }, transaction, cancellationToken: cancel));
+            var parameters = Database.Dialect.Ids(chunk);
+            parameters.AddDynamicParams(new { at, claimer });
+            marked += await connection.ExecuteAsync(new CommandDefinition(Database.Dialect.MarkPublished, parameters, transaction, cancellationToken: cancel));
         }
         await transaction.CommitAsync(cancel);
         return marked;
     }
 
-    /// <summary>Gives claimed messages back for the next round when publishing them failed.</summary>
-    public async Task ReleaseOutboxAsync(string claimer, IReadOnlyCollection<long> ids, CancellationToken cancel = default)
+    /// <summary>Gives claimed messages (by message id) back for the next round when publishing them failed.</summary>
+    public async Task ReleaseOutboxAsync(string claimer, IReadOnlyCollection<Guid> messageIds, CancellationToken cancel = default)
     {
         await using var connection = await Database.OpenAsync(cancel);
-        foreach (var chunk in ids.Chunk(1000))
+        foreach (var chunk in messageIds.Chunk(1000))
         {
-            await connection.ExecuteAsync(new CommandDefinition(Database.Dialect.ReleaseOutbox, new { claimer, ids = chunk }, cancellationToken: cancel));
+            var parameters = Database.Dialect.Ids(chunk);
+            parameters.AddDynamicParams(new { claimer });
+            await connection.ExecuteAsync(new CommandDefinition(Database.Dialect.ReleaseOutbox, parameters, cancellationToken: cancel));
         }
     }
 

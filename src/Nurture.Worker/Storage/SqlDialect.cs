@@ -343,11 +343,14 @@ public sealed class SqlDialect
         ? "SET LOCAL synchronous_commit = off; " + PlanEachTime
         : null;
 
-    /// <summary>Marks claimed outbox rows published, only while the claim is still this relay's.</summary>
-    public string MarkPublished => $"UPDATE outbox SET published_at = @at, claim_until = NULL WHERE {In("id")} AND claimed_by = @claimer";
+    /// <summary>
+    /// Marks claimed outbox rows published, by message id (what the relay knows of a message handed to it), only while the
+    /// claim is still this relay's.
+    /// </summary>
+    public string MarkPublished => $"UPDATE outbox SET published_at = @at, claim_until = NULL WHERE {In("message_id")} AND claimed_by = @claimer";
 
     /// <summary>Gives claimed rows back at once when publishing them failed, instead of waiting for the lease to run out.</summary>
-    public string ReleaseOutbox => $"UPDATE outbox SET claim_until = NULL WHERE {In("id")} AND claimed_by = @claimer AND published_at IS NULL";
+    public string ReleaseOutbox => $"UPDATE outbox SET claim_until = NULL WHERE {In("message_id")} AND claimed_by = @claimer AND published_at IS NULL";
 
     /// <summary>Another writer inserted the same key first: for a lead row that is a version conflict.</summary>
     public static bool IsUniqueViolation(DbException e) => e switch

@@ -13,8 +13,8 @@ public static class Handlers
 {
     private static readonly IMeterFactory Meters = new ServiceCollection().AddMetrics().BuildServiceProvider().GetRequiredService<IMeterFactory>();
 
-    public static LeadEventHandler For(Database database, Definition definition, TimeProvider clock) =>
-        new(new LeadRecords(database), new LeadStore(database), definition, clock, new NurtureMetrics(Meters, clock), new OutboxSignal(),
+    public static LeadEventHandler For(Database database, Definition definition, TimeProvider clock, OutboxSignal? outbox = null) =>
+        new(new LeadRecords(database), new LeadStore(database), definition, clock, new NurtureMetrics(Meters, clock), outbox ?? new OutboxSignal(),
             Microsoft.Extensions.Options.Options.Create(new ImportOptions()), NullLogger<LeadEventHandler>.Instance);
 
     /// <summary>Stores events as `ingest` and the API do (conflicts tried again), received at <paramref name="now"/>.</summary>
@@ -29,7 +29,7 @@ public static class Handlers
     public static async Task<bool> RecordSentAsync(this LeadStore store, ClaimedStep step, string claimer, string messageId, DateTimeOffset sentAt, StepDue? next, CancellationToken cancel = default) =>
         (await store.RecordSentAsync([new SentEmail(step, messageId, sentAt, next)], claimer, cancel))[0];
 
-        private sealed class FixedClock(DateTimeOffset now) : TimeProvider
+    public sealed class FixedClock(DateTimeOffset now) : TimeProvider
     {
         public override DateTimeOffset GetUtcNow() => now;
     }

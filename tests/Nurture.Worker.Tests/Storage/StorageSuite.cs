@@ -462,10 +462,10 @@ public abstract class StorageSuite(DatabaseProvider provider)
 
         var first = await store.ClaimOutboxAsync("relay-a", 100, Now, TimeSpan.FromMinutes(2));
         Assert.Empty(await store.ClaimOutboxAsync("relay-b", 100, Now, TimeSpan.FromMinutes(2)));
-        await store.ReleaseOutboxAsync("relay-a", first.Select(m => m.Id).ToList());
+        await store.ReleaseOutboxAsync("relay-a", first.Select(m => m.MessageId).ToList());
         var second = await store.ClaimOutboxAsync("relay-b", 100, Now, TimeSpan.FromMinutes(2));
-        Assert.Equal(0, await store.MarkPublishedAsync("relay-a", second.Select(m => m.Id).ToList(), Now));
-        Assert.Equal(second.Count, await store.MarkPublishedAsync("relay-b", second.Select(m => m.Id).ToList(), Now));
+        Assert.Equal(0, await store.MarkPublishedAsync("relay-a", second.Select(m => m.MessageId).ToList(), Now));
+        Assert.Equal(second.Count, await store.MarkPublishedAsync("relay-b", second.Select(m => m.MessageId).ToList(), Now));
 
         Assert.NotEmpty(pending);
         Assert.Equal(pending.Select(m => m.MessageId), first.Select(m => m.MessageId));
@@ -559,6 +559,51 @@ public abstract class StorageSuite(DatabaseProvider provider)
 
         Assert.NotEmpty(dead);
         Assert.Equal(dead.Select(m => m.Id), taken.Select(m => m.Id));
+    }
+
+    [SkippableFact]
+    public async Task Should_store_a_batchs_messages_claimed_for_the_relay_listening_and_hand_them_over_once_committed()
+    {
+        var database = TestDatabase.Create(Provider);
+        var store = Store(database);
+        using var outbox = new OutboxSignal();
+        outbox.Listen("relay-here", TimeSpan.FromMinutes(2), limit: 100);
+        var handler = Handlers.For(database, _definition, new Handlers.FixedClock(Now), outbox);
+
+        await handler.HandleNowAsync([Captured("lead-h"), Did("lead-h", ActivityType.TrialStarted)], "test", CancellationToken.None);
+
+        var stored = await store.ReadOutboxAsync(100);
+        var handed = outbox.Take(100);
+        Assert.NotEmpty(stored);
+        Assert.Equal(stored.Select(m => m.MessageId).Order(), handed.Select(m => m.EventId).Order());
+        Assert.False(outbox.TakeNudge(), "handed over, nothing for a claim");
+        Assert.Equal(stored.Count, await database.CountAsync(
+            "SELECT COUNT(*) FROM outbox WHERE claimed_by = 'relay-here' AND claim_until IS NOT NULL AND published_at IS NULL"));
+        // Another relay leaves them to this one while its lease lasts, and takes them once it ran out (this one died).
+        Assert.Empty(await store.ClaimOutboxAsync("relay-b", 100, Now.AddMinutes(1), TimeSpan.FromMinutes(2)));
+        var taken = await store.ClaimOutboxAsync("relay-b", 100, Now.AddMinutes(3), TimeSpan.FromMinutes(2));
+        Assert.Equal(stored.Select(m => m.MessageId), taken.Select(m => m.MessageId));
+    }
+
+    [SkippableFact]
+    public async Task Should_store_a_batchs_messages_for_any_relay_to_claim_when_none_listens_or_its_hand_over_is_full()
+    {
+        var database = TestDatabase.Create(Provider);
+        var store = Store(database);
+        using var outbox = new OutboxSignal();
+        var handler = Handlers.For(database, _definition, new Handlers.FixedClock(Now), outbox);
+
+        await handler.HandleNowAsync([Captured("lead-n1")], "test", CancellationToken.None);
+        outbox.Listen("relay-here", TimeSpan.FromMinutes(2), limit: 1);
+        await handler.HandleNowAsync([Captured("lead-n2")], "test", CancellationToken.None);
+
+        var stored = await store.ReadOutboxAsync(100);
+        Assert.True(stored.Count(m => m.Payload.Contains("lead-n2", StringComparison.Ordinal)) > 1, "more messages than the limit");
+        Assert.Empty(outbox.Take(100));
+        Assert.True(outbox.TakeNudge(), "rows stored for a claim");
+        Assert.Equal(0, await database.CountAsync("SELECT COUNT(*) FROM outbox WHERE claimed_by IS NOT NULL"));
+        var taken = await store.ClaimOutboxAsync("relay-b", 100, Now, TimeSpan.FromMinutes(2));
+        Assert.Equal(stored.Select(m => m.MessageId), taken.Select(m => m.MessageId));
     }
 
     [SkippableFact]
