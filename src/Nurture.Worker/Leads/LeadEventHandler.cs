@@ -21,7 +21,7 @@ public sealed record AppliedEvent(NurtureMessage Event, bool Duplicate, LeadDeci
 /// <summary>
 /// The story of lead events, for every way in (the bus, HTTP, `ingest`, unsubscribe links, bounces, the jobs):
 /// load the batch's leads → decide each event with the domain, in the order they happened → save the leads, their history,
-/// transitions, outgoing messages (the outbox) and nurture steps in one transaction → count it and wake the relay.
+/// transitions, outgoing messages (the outbox) and nurture steps in one transaction → hand the messages to the relay → count it.
 /// A batch costs a handful of round trips, whatever its size.
 /// </summary>
 public sealed partial class LeadEventHandler(LeadRecords records, LeadStore store, Definition definition, TimeProvider clock, NurtureMetrics metrics,
@@ -100,11 +100,16 @@ public sealed partial class LeadEventHandler(LeadRecords records, LeadStore stor
         }
 
         // Save: leads, history, transitions, outbox and nurture steps together, or nothing. The outgoing messages are
-        // stored claimed for this process's relay where one runs, and handed to it once they are committed.
+        // stored claimed for this process's relay where one runs, and handed to it once they are committed. Not after a
+        // late event (its history's messages come again under the ids they were stored with, and a claim publishes only
+        // the new rows) nor with an erase (the stored rows are blanked; a claim publishes those).
         var messages = changes.Outbox.DistinctBy(m => m.EventId).ToList();
-        var claim = messages.Count > 0 ? outbox.Claim(transaction.ReceivedAt, messages.Count) : null;
+        var claim = messages.Count > 0 && changes.TransitionsReplaced.Count == 0 && changes.Erased.Count == 0
+            ? outbox.LeaseFor(transaction.ReceivedAt, messages.Count)
+            : null;
         await transaction.SaveAsync(changes, claim);
         await transaction.CommitAsync();
+        if (changes.Erased.Count > 0) outbox.Blank(changes.Erased, Erasure.Blank);
         if (claim is not null) outbox.Hand(claim, messages);
         else if (messages.Count > 0) outbox.Nudge();
         return results;

@@ -70,18 +70,17 @@ public sealed partial class OutboxRelay(LeadStore store, IBus bus, BusSettings s
         }
         finally
         {
-            // What was handed over and not published goes back, for the next worker to claim at once rather than after the lease.
+            // What was handed over and not published goes back, for the next worker to claim at once rather than after
+            // the lease; what was published and not yet marked is marked first.
             var left = signal.StopListening();
-            if (left.Count > 0)
+            try
             {
-                try
-                {
-                    await store.ReleaseOutboxAsync(_claimer, left.Select(m => m.EventId).ToList(), CancellationToken.None);
-                }
-                catch (Exception e)
-                {
-                    LogNotReleased(log, e, left.Count);
-                }
+                if (_unmarked.Count > 0) await MarkAsync([], CancellationToken.None);
+                if (left.Count > 0) await store.ReleaseOutboxAsync(_claimer, left.Select(m => m.EventId).ToList(), CancellationToken.None);
+            }
+            catch (Exception e)
+            {
+                LogNotReleased(log, e, left.Count);
             }
         }
     }
@@ -95,9 +94,14 @@ public sealed partial class OutboxRelay(LeadStore store, IBus bus, BusSettings s
             var started = Stopwatch.GetTimestamp();
             try
             {
-                // While RabbitMQ is away nothing is claimed: every publish in flight when it comes back may hang on the
-                // recovered connection, and every later one behind it (rabbitmq-dotnet-client #1930).
-                if (broker is null || await broker.AnswersAsync(stoppingToken)) published = await PublishPendingAsync(stoppingToken);
+                // While RabbitMQ is away nothing is claimed and nothing handed over: every publish in flight when it comes
+                // back may hang on the recovered connection, and every later one behind it (rabbitmq-dotnet-client #1930).
+                var answers = broker is null || await broker.AnswersAsync(stoppingToken);
+                signal.Pause(!answers);
+                if (answers) published = await PublishPendingAsync(stoppingToken);
+                // What was handed over goes back to the outbox meanwhile, rather than wait in memory for the broker (an
+                // erase in another worker rewrites the stored rows, not this copy).
+                else if (signal.TakeAll() is { Count: > 0 } waiting) await store.ReleaseOutboxAsync(_claimer, waiting.Select(m => m.EventId).ToList(), stoppingToken);
             }
             catch (Exception e) when (!stoppingToken.IsCancellationRequested)
             {
@@ -124,35 +128,31 @@ public sealed partial class OutboxRelay(LeadStore store, IBus bus, BusSettings s
     }
 
     /// <summary>
-    /// Publishes one batch: the messages handed over by this process's batches, and what a claim finds when rows were
-    /// stored for claiming (a nudge) or the poll interval passed since the last claim. Returns how many messages it took.
+    /// Publishes one batch: the rows a claim finds, when rows were stored for claiming (a nudge) or the poll interval
+    /// passed since the last claim (at most half a batch while messages handed over wait, so neither starves the other),
+    /// then the messages handed over by this process's batches. Returns how many messages it took.
     /// </summary>
     public async Task<int> PublishPendingAsync(CancellationToken cancel)
     {
         // On RabbitMQ the relay publishes over a connection of its own (OutboxPublisher), in memory on the bus itself.
         var endpoint = publisher is null ? bus : await publisher.BusAsync(cancel);
-        var pending = signal.Take(settings.OutboxBatchSize).Select(m => (m.EventId, Message: (NurtureMessage?)m)).ToList();
-        var now = Stopwatch.GetTimestamp();
-        if (pending.Count < settings.OutboxBatchSize
-            && (signal.TakeNudge() || Stopwatch.GetElapsedTime(_lastClaim, now) >= TimeSpan.FromMilliseconds(settings.OutboxPollMs)))
+        var pending = new List<(Guid Id, NurtureMessage? Message)>();
+        var started = Stopwatch.GetTimestamp();
+        if (signal.TakeNudge() || Stopwatch.GetElapsedTime(_lastClaim, started) >= TimeSpan.FromMilliseconds(settings.OutboxPollMs))
         {
-            _lastClaim = now;
-            var (after, started) = Floor();
-            try
-            {
-                var claimed = await store.ClaimOutboxAsync(_claimer, settings.OutboxBatchSize - pending.Count, clock.GetUtcNow(), Lease, after, cancel);
-                if (claimed.Count > 0) lock (_floorGate) _rounds.Enqueue((started, claimed[^1].Id));
-                pending.AddRange(claimed.Select(m => (m.MessageId, Read(m))));
-            }
-            catch (Exception e) when (pending.Count > 0 && !cancel.IsCancellationRequested)
-            {
-                // The database is away: what was handed over still goes out, and is marked once it answers.
-                LogFailed(log, e, TimeSpan.FromMilliseconds(settings.OutboxPollMs));
-            }
+            _lastClaim = started;
+            var after = Floor();
+            var room = signal.Waiting > 0 ? Math.Max(1, settings.OutboxBatchSize / 2) : settings.OutboxBatchSize;
+            var claimed = await store.ClaimOutboxAsync(_claimer, room, clock.GetUtcNow(), Lease, after, cancel);
+            AdvanceFloor(started, claimed.Select(m => m.Id));
+            pending.AddRange(claimed.Select(m => (m.MessageId, Read(m))));
         }
+        // A row claimed above may also wait handed over (its lease ran out meanwhile): it goes out once.
+        pending.AddRange(signal.Take(settings.OutboxBatchSize - pending.Count, clock.GetUtcNow())
+            .Where(m => !pending.Exists(p => p.Id == m.EventId)).Select(m => (m.EventId, (NurtureMessage?)m)));
         if (pending.Count == 0)
         {
-            if (_unmarked.Count > 0) await MarkAsync([], cancel);
+            if (_unmarked.Count > 0) AdvanceFloor(started, await MarkAsync([], cancel));
             return 0;
         }
         var confirmed = new List<Guid>(pending.Count);
@@ -160,8 +160,8 @@ public sealed partial class OutboxRelay(LeadStore store, IBus bus, BusSettings s
         {
             await Task.WhenAll(pending.Where(m => m.Message is not null).Select(async m =>
             {
-                await endpoint.Publish(m.Message!, m.Message!.GetType(), context => context.MessageId = m.EventId, cancel);
-                lock (confirmed) confirmed.Add(m.EventId);
+                await endpoint.Publish(m.Message!, m.Message!.GetType(), context => context.MessageId = m.Id, cancel);
+                lock (confirmed) confirmed.Add(m.Id);
             })).WaitAsync(RoundTimeout, cancel);
         }
         catch (Exception e)
@@ -179,32 +179,43 @@ public sealed partial class OutboxRelay(LeadStore store, IBus bus, BusSettings s
                 _rounds.Clear();
             }
             signal.Nudge();
-            await MarkAsync(done, CancellationToken.None);
-            await store.ReleaseOutboxAsync(_claimer, pending.Where(m => m.Message is not null).Select(m => m.EventId).Except(done).ToList(), CancellationToken.None);
+            try
+            {
+                await MarkAsync(done, CancellationToken.None);
+            }
+            finally
+            {
+                await store.ReleaseOutboxAsync(_claimer, pending.Where(m => m.Message is not null).Select(m => m.Id).Except(done).ToList(), CancellationToken.None);
+            }
             throw;
         }
         List<Guid> all;
         lock (confirmed) all = [.. confirmed];
-        await MarkAsync(all, cancel);
+        AdvanceFloor(started, await MarkAsync(all, cancel));
         return pending.Count;
     }
 
     /// <summary>
-    /// Marks what the broker confirmed, with what an earlier round could not mark. Messages handed over are published even
-    /// while the database is away; kept here, they are marked once it answers, instead of going out again after their lease.
+    /// Marks what the broker confirmed, with what an earlier round could not mark (the database away: it is marked when
+    /// it answers, instead of published again after its lease); returns the ids of the rows marked.
     /// </summary>
-    private async Task MarkAsync(List<Guid> confirmed, CancellationToken cancel)
+    private async Task<IReadOnlyList<long>> MarkAsync(List<Guid> confirmed, CancellationToken cancel)
     {
-        var marking = _unmarked.Count == 0 ? confirmed : [.. _unmarked, .. confirmed];
-        _unmarked = [];
+        List<Guid> marking;
+        lock (_floorGate)
+        {
+            marking = _unmarked.Count == 0 ? confirmed : [.. _unmarked, .. confirmed];
+            _unmarked = [];
+        }
         try
         {
-            var published = await store.MarkPublishedAsync(_claimer, marking, clock.GetUtcNow(), cancel);
-            if (published > 0) metrics.Published(published);
+            var marked = await store.MarkPublishedAsync(_claimer, marking, clock.GetUtcNow(), cancel);
+            if (marked.Count > 0) metrics.Published(marked.Count);
+            return marked;
         }
         catch
         {
-            _unmarked = marking;
+            lock (_floorGate) _unmarked = [.. marking, .. _unmarked];
             throw;
         }
     }
@@ -218,8 +229,8 @@ public sealed partial class OutboxRelay(LeadStore store, IBus bus, BusSettings s
         return null;
     }
 
-    /// <summary>The id this round looks above (the last id claimed <see cref="FloorLag"/> ago or more, or 0 for a sweep) and when it starts.</summary>
-    private (long After, long At) Floor()
+    /// <summary>The id this round looks above: the last id claimed or marked <see cref="FloorLag"/> ago or more, or 0 for a sweep.</summary>
+    private long Floor()
     {
         var now = Stopwatch.GetTimestamp();
         lock (_floorGate)
@@ -229,10 +240,20 @@ public sealed partial class OutboxRelay(LeadStore store, IBus bus, BusSettings s
                 _floor = Math.Max(_floor, round.LastId);
                 _rounds.Dequeue();
             }
-            if (_lastSweep != long.MinValue && Stopwatch.GetElapsedTime(_lastSweep, now) < Sweep) return (_floor, now);
+            if (_lastSweep != long.MinValue && Stopwatch.GetElapsedTime(_lastSweep, now) < Sweep) return _floor;
             _lastSweep = now;
-            return (0, now);
+            return 0;
         }
+    }
+
+    /// <summary>
+    /// Rows claimed or marked by the round that started at <paramref name="started"/>: the floor rises to the highest of
+    /// them once <see cref="FloorLag"/> has passed. Marks count too, as most messages are handed over and never claimed.
+    /// </summary>
+    private void AdvanceFloor(long started, IEnumerable<long> ids)
+    {
+        var last = ids.DefaultIfEmpty(0).Max();
+        if (last > 0) lock (_floorGate) _rounds.Enqueue((started, last));
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Publishing the outbox failed; trying again in {Poll}")]

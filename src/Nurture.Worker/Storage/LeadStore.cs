@@ -85,18 +85,21 @@ public sealed partial class LeadStore(Database database, Microsoft.Extensions.Op
         return rows.Select(r => new OutboxMessage(r.Id, r.MessageId, r.Type, r.Payload)).OrderBy(m => m.Id).ToList();
     }
 
-    /// <summary>Marks the messages the broker confirmed as published (by message id); returns how many were still this claimer's.</summary>
-    public async Task<int> MarkPublishedAsync(string claimer, IReadOnlyCollection<Guid> messageIds, DateTimeOffset at, CancellationToken cancel = default)
+    /// <summary>
+    /// Marks the messages the broker confirmed as published (by message id); returns the ids of the rows that were still
+    /// this claimer's.
+    /// </summary>
+    public async Task<IReadOnlyList<long>> MarkPublishedAsync(string claimer, IReadOnlyCollection<Guid> messageIds, DateTimeOffset at, CancellationToken cancel = default)
     {
         await using var connection = await Database.OpenAsync(cancel);
         await using var transaction = await connection.BeginTransactionAsync(cancel);
         if (Database.Dialect.RelayBookkeeping is { } bookkeeping) await connection.ExecuteAsync(new CommandDefinition(bookkeeping, transaction: transaction, cancellationToken: cancel));
-        var marked = 0;
+        var marked = new List<long>(messageIds.Count);
         foreach (var chunk in messageIds.Chunk(1000))
         {
             var parameters = Database.Dialect.Ids(chunk);
             parameters.AddDynamicParams(new { at, claimer });
-            marked += await connection.ExecuteAsync(new CommandDefinition(Database.Dialect.MarkPublished, parameters, transaction, cancellationToken: cancel));
+            marked.AddRange(await connection.QueryAsync<long>(new CommandDefinition(Database.Dialect.MarkPublished, parameters, transaction, cancellationToken: cancel)));
         }
         await transaction.CommitAsync(cancel);
         return marked;

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using Nurture.Contracts;
 
 namespace Nurture.Worker.Storage;
@@ -8,19 +7,24 @@ public sealed record OutboxClaim(string Claimer, DateTimeOffset Until);
 
 /// <summary>
 /// Between the writers of the outbox and the relay in the same process. A writer that stored rows says so (a nudge), so
-/// a committed message goes out now rather than at the next poll. While a relay runs here, a batch of lead events stores
-/// its messages already claimed for it and hands it the messages themselves after the commit: the relay publishes them
-/// without claiming and reading them back (the claim was a fifth of PostgreSQL's time in a drain). Nobody listening
-/// (a command-line run) is fine: the rows are stored unclaimed and wait for the next worker.
+/// a committed message goes out now rather than at the next poll. While a relay runs here and the broker answers, a
+/// batch of lead events stores its messages already claimed for it and hands it the messages themselves after the
+/// commit: the relay publishes them without claiming and reading them back (the claims were a fifth of PostgreSQL's
+/// time in a drain). Nobody listening (a command-line run) is fine: the rows are stored unclaimed and wait for the next
+/// worker.
 /// </summary>
 public sealed class OutboxSignal : IDisposable
 {
+    /// <summary>A message handed over this close to the end of its lease is left to a claim once the lease has run out.</summary>
+    private static readonly TimeSpan LeaseMargin = TimeSpan.FromSeconds(30);
+
     private readonly SemaphoreSlim _signal = new(0, 1);
-    private readonly ConcurrentQueue<NurtureMessage> _handed = new();
     private readonly Lock _gate = new();
+    private readonly Queue<(NurtureMessage Message, DateTimeOffset Until)> _handed = new();
     private Listener? _listener;
     private int _handedCount;
     private int _nudged;
+    private volatile bool _paused;
 
     private sealed record Listener(string Claimer, TimeSpan Lease, int Limit);
 
@@ -32,13 +36,13 @@ public sealed class OutboxSignal : IDisposable
     }
 
     /// <summary>
-    /// The claim to store <paramref name="count"/> new messages under, or null when no relay listens here or the ones
-    /// handed to it already wait in the limit (the broker is away or slow): then the rows are stored unclaimed.
+    /// The lease to store <paramref name="count"/> new messages under, or null when no relay listens here, the broker
+    /// does not answer, or about as many as the relay takes are waiting already: then the rows are stored unclaimed.
     /// </summary>
-    public OutboxClaim? Claim(DateTimeOffset now, int count)
+    public OutboxClaim? LeaseFor(DateTimeOffset now, int count)
     {
         var listener = Volatile.Read(ref _listener);
-        if (listener is null || Volatile.Read(ref _handedCount) + count > listener.Limit) return null;
+        if (listener is null || _paused || Volatile.Read(ref _handedCount) + count > listener.Limit) return null;
         return new OutboxClaim(listener.Claimer, now + listener.Lease);
     }
 
@@ -51,20 +55,36 @@ public sealed class OutboxSignal : IDisposable
         lock (_gate)
         {
             if (_listener?.Claimer != claim.Claimer) return;
-            foreach (var m in messages)
-            {
-                _handed.Enqueue(m);
-                Interlocked.Increment(ref _handedCount);
-            }
+            foreach (var m in messages) _handed.Enqueue((m, claim.Until));
+            Volatile.Write(ref _handedCount, _handed.Count);
         }
         Wake();
     }
 
-    /// <summary>The relay starts taking messages handed to it under <paramref name="claimer"/>, at most <paramref name="limit"/> waiting.</summary>
+    /// <summary>
+    /// Rewrites what waits about leads just erased as <paramref name="blank"/> makes it, as the erase rewrote their
+    /// stored rows in its transaction.
+    /// </summary>
+    public void Blank(IReadOnlySet<string> leadIds, Func<NurtureMessage, NurtureMessage> blank)
+    {
+        lock (_gate)
+        {
+            for (var n = _handed.Count; n > 0; n--)
+            {
+                var waiting = _handed.Dequeue();
+                _handed.Enqueue(waiting.Message is LeadEvent about && leadIds.Contains(about.LeadId) ? (blank(waiting.Message), waiting.Until) : waiting);
+            }
+        }
+    }
+
+    /// <summary>The relay takes hand-overs under <paramref name="claimer"/>, about <paramref name="limit"/> waiting at most.</summary>
     public void Listen(string claimer, TimeSpan lease, int limit)
     {
         lock (_gate) _listener = new Listener(claimer, lease, limit);
     }
+
+    /// <summary>While the broker does not answer, batches store their messages unclaimed, for a claim once it does.</summary>
+    public void Pause(bool paused) => _paused = paused;
 
     /// <summary>The relay stops; returns what was handed to it and not taken, for it to give back.</summary>
     public IReadOnlyList<NurtureMessage> StopListening()
@@ -72,18 +92,42 @@ public sealed class OutboxSignal : IDisposable
         lock (_gate)
         {
             _listener = null;
-            return Take(int.MaxValue);
+            return TakeAll();
         }
     }
 
-    /// <summary>Up to <paramref name="max"/> of the messages handed to the relay, oldest first.</summary>
-    public IReadOnlyList<NurtureMessage> Take(int max)
+    /// <summary>Everything handed over and not taken yet, lease or not (for the relay to give back).</summary>
+    public IReadOnlyList<NurtureMessage> TakeAll()
+    {
+        lock (_gate)
+        {
+            var left = new List<NurtureMessage>();
+            while (_handed.TryDequeue(out var waiting)) left.Add(waiting.Message);
+            Volatile.Write(ref _handedCount, 0);
+            return left;
+        }
+    }
+
+    /// <summary>Whether a relay in this process takes hand-overs (paused or not).</summary>
+    public bool Listening => Volatile.Read(ref _listener) is not null;
+
+    /// <summary>How many messages handed over wait for the relay.</summary>
+    public int Waiting => Volatile.Read(ref _handedCount);
+
+    /// <summary>
+    /// Up to <paramref name="max"/> of the messages handed over, oldest first. Those whose lease ends within
+    /// <see cref="LeaseMargin"/> of <paramref name="now"/> are dropped: a claim takes them once it has run out.
+    /// </summary>
+    public IReadOnlyList<NurtureMessage> Take(int max, DateTimeOffset now)
     {
         var taken = new List<NurtureMessage>();
-        while (taken.Count < max && _handed.TryDequeue(out var m))
+        lock (_gate)
         {
-            taken.Add(m);
-            Interlocked.Decrement(ref _handedCount);
+            while (taken.Count < max && _handed.TryDequeue(out var waiting))
+            {
+                if (waiting.Until - now >= LeaseMargin) taken.Add(waiting.Message);
+            }
+            Volatile.Write(ref _handedCount, _handed.Count);
         }
         return taken;
     }

@@ -345,9 +345,11 @@ public sealed class SqlDialect
 
     /// <summary>
     /// Marks claimed outbox rows published, by message id (what the relay knows of a message handed to it), only while the
-    /// claim is still this relay's.
+    /// claim is still this relay's; returns their ids (the relay's floor).
     /// </summary>
-    public string MarkPublished => $"UPDATE outbox SET published_at = @at, claim_until = NULL WHERE {In("message_id")} AND claimed_by = @claimer";
+    public string MarkPublished => Provider == DatabaseProvider.SqlServer
+        ? $"UPDATE outbox SET published_at = @at, claim_until = NULL OUTPUT inserted.id WHERE {In("message_id")} AND claimed_by = @claimer"
+        : $"UPDATE outbox SET published_at = @at, claim_until = NULL WHERE {In("message_id")} AND claimed_by = @claimer RETURNING id";
 
     /// <summary>Gives claimed rows back at once when publishing them failed, instead of waiting for the lease to run out.</summary>
     public string ReleaseOutbox => $"UPDATE outbox SET claim_until = NULL WHERE {In("message_id")} AND claimed_by = @claimer AND published_at IS NULL";

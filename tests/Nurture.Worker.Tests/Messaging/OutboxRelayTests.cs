@@ -57,22 +57,73 @@ public sealed class When_the_relay_takes_what_batches_hand_over
         var store = new LeadStore(database);
         using var outbox = new OutboxSignal();
         var bus = MassTransit.Bus.Factory.CreateUsingInMemory(_ => { });
-        // A broker nobody answers at: the relay publishes nothing.
+        // A broker that takes the first publish and never confirms it: the relay's round waits, and what comes after waits handed over.
+        var held = new TaskCompletionSource();
+        bus.ConnectPublishObserver(new HoldingObserver(held.Task));
+        await bus.StartAsync();
+        var relay = Relay(database, bus, outbox);
+        try
+        {
+            await relay.StartAsync(CancellationToken.None);
+            await Listening(outbox);
+            var handler = Handlers.For(database, _definition, TimeProvider.System, outbox);
+            await handler.HandleNowAsync([Captured("kept-1")], "test", CancellationToken.None);
+            await Eventually.Until(() => Task.FromResult(outbox.Waiting), n => n == 0, TimeSpan.FromSeconds(30), "the first batch taken by the relay's round");
+            await handler.HandleNowAsync([Captured("kept-2")], "test", CancellationToken.None);
+            var stored = await store.ReadOutboxAsync(100);
+            var claimedWhileRunning = await store.ClaimOutboxAsync("relay-b", 100, DateTimeOffset.UtcNow, TimeSpan.FromMinutes(2));
+            Assert.True(outbox.Waiting > 0, "the second batch waits handed over");
+
+            await relay.StopAsync(CancellationToken.None);
+
+            Assert.Empty(claimedWhileRunning);
+            Assert.Null(outbox.LeaseFor(DateTimeOffset.UtcNow, 1));
+            // Both given back: the round's publishes it gave up at the stop, and what waited handed over.
+            var taken = await store.ClaimOutboxAsync("relay-b", 100, DateTimeOffset.UtcNow, TimeSpan.FromMinutes(2));
+            Assert.Equal(stored.Select(m => m.MessageId), taken.Select(m => m.MessageId));
+        }
+        finally
+        {
+            held.TrySetResult();
+            await bus.StopAsync();
+        }
+    }
+
+    [Fact]
+    public async Task Should_store_a_batchs_messages_for_a_claim_while_the_broker_does_not_answer()
+    {
+        var database = TestDatabase.Create(DatabaseProvider.Sqlite);
+        var store = new LeadStore(database);
+        using var outbox = new OutboxSignal();
+        var bus = MassTransit.Bus.Factory.CreateUsingInMemory(_ => { });
+        // A broker nobody answers at: the relay publishes nothing and takes no hand-overs.
         await using var away = new BrokerHealthCheck(new BusSettings { Transport = BusTransport.RabbitMq, RabbitMq = new Uri("amqp://guest:guest@127.0.0.1:1/") });
         var relay = Relay(database, bus, outbox, away);
         await relay.StartAsync(CancellationToken.None);
-        await Listening(outbox);
+        try
+        {
+            await Eventually.Until(() => Task.FromResult(outbox.Listening), listening => listening, TimeSpan.FromSeconds(30), "the relay listening");
+            // Once the relay has asked the broker, batches store their rows for any relay to claim.
+            await Eventually.Until(async () =>
+            {
+                var leadId = $"away-{Guid.NewGuid():N}";
+                await Handlers.For(database, _definition, TimeProvider.System, outbox).HandleNowAsync([Captured(leadId)], "test", CancellationToken.None);
+                return await database.CountAsync("SELECT COUNT(*) FROM outbox WHERE claimed_by IS NULL AND payload LIKE @pattern", new { pattern = $"%{leadId}%" });
+            }, unclaimed => unclaimed > 0, TimeSpan.FromSeconds(30), "a batch's rows stored unclaimed");
+            Assert.NotEmpty(await store.ClaimOutboxAsync("relay-b", 100, DateTimeOffset.UtcNow, TimeSpan.FromMinutes(2)));
+            Assert.Null(outbox.LeaseFor(DateTimeOffset.UtcNow, 1));
+        }
+        finally
+        {
+            await relay.StopAsync(CancellationToken.None);
+        }
+    }
 
-        await Handlers.For(database, _definition, TimeProvider.System, outbox).HandleNowAsync([Captured("kept-1")], "test", CancellationToken.None);
-        var stored = await store.ReadOutboxAsync(100);
-        var claimedWhileRunning = await store.ClaimOutboxAsync("relay-b", 100, DateTimeOffset.UtcNow, TimeSpan.FromMinutes(2));
-        await relay.StopAsync(CancellationToken.None);
-
-        Assert.NotEmpty(stored);
-        Assert.Empty(claimedWhileRunning);
-        Assert.Null(outbox.Claim(DateTimeOffset.UtcNow, 1));
-        var taken = await store.ClaimOutboxAsync("relay-b", 100, DateTimeOffset.UtcNow, TimeSpan.FromMinutes(2));
-        Assert.Equal(stored.Select(m => m.MessageId), taken.Select(m => m.MessageId));
+    private sealed class HoldingObserver(Task held) : IPublishObserver
+    {
+        public Task PrePublish<T>(PublishContext<T> context) where T : class => held;
+        public Task PostPublish<T>(PublishContext<T> context) where T : class => Task.CompletedTask;
+        public Task PublishFault<T>(PublishContext<T> context, Exception exception) where T : class => Task.CompletedTask;
     }
 
     [SkippableFact]
@@ -93,13 +144,13 @@ public sealed class When_the_relay_takes_what_batches_hand_over
             await Listening(outbox);
             // A batch stored under the relay's claim, its hand-over held back until the database is away.
             using var held = new OutboxSignal();
-            held.Listen(outbox.Claim(DateTimeOffset.UtcNow, 1)!.Claimer, TimeSpan.FromMinutes(2), limit: 100);
+            held.Listen(outbox.LeaseFor(DateTimeOffset.UtcNow, 1)!.Claimer, TimeSpan.FromMinutes(2), limit: 100);
             await Handlers.For(database, _definition, TimeProvider.System, held).HandleNowAsync([Captured("away-1"), Captured("away-2")], "test", CancellationToken.None);
-            var messages = held.Take(100);
+            var messages = held.Take(100, DateTimeOffset.UtcNow);
 
             await admin.CountAsync($"ALTER DATABASE {name} ALLOW_CONNECTIONS false");
             await admin.CountAsync("SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = @name", new { name });
-            outbox.Hand(outbox.Claim(DateTimeOffset.UtcNow, messages.Count)!, messages);
+            outbox.Hand(outbox.LeaseFor(DateTimeOffset.UtcNow, messages.Count)!, messages);
             await Eventually.Until(() => Task.FromResult(seen.Count), n => n == 2, TimeSpan.FromSeconds(30), "both scores on the bus while the database is away");
             await admin.CountAsync($"ALTER DATABASE {name} ALLOW_CONNECTIONS true");
 
@@ -122,7 +173,7 @@ public sealed class When_the_relay_takes_what_batches_hand_over
 
     /// <summary>The relay takes hand-overs once it runs (a batch stored before that leaves its rows for a claim).</summary>
     private static Task<bool> Listening(OutboxSignal outbox) =>
-        Eventually.Until(() => Task.FromResult(outbox.Claim(DateTimeOffset.UtcNow, 1) is not null), listening => listening, TimeSpan.FromSeconds(30), "the relay listening");
+        Eventually.Until(() => Task.FromResult(outbox.LeaseFor(DateTimeOffset.UtcNow, 1) is not null), listening => listening, TimeSpan.FromSeconds(30), "the relay listening");
 
     private static LeadCaptured Captured(string leadId) => new()
     {
@@ -130,4 +181,51 @@ public sealed class When_the_relay_takes_what_batches_hand_over
         LastName = "Schmidt", Company = "Softwarehaus GmbH", Role = "Head of IT", Industry = "software", CompanySize = 50,
         Country = "DE", TimeZone = "Europe/Berlin", Language = "de", Source = "webinar", Consent = true,
     };
+}
+
+/// <summary>The hand-over between a batch and the relay, alone.</summary>
+public sealed class When_a_batch_hands_messages_to_the_relay
+{
+    private static readonly DateTimeOffset Now = new(2026, 3, 2, 9, 30, 0, TimeSpan.Zero);
+
+    private static LeadScored Scored(string leadId) => new()
+    {
+        EventId = Guid.NewGuid(), LeadId = leadId, OccurredAt = Now, Score = 10, Behaviour = 10, Fit = 0, DefinitionVersion = "test", Explanation = [],
+    };
+
+    [Fact]
+    public void Should_leave_to_a_claim_a_message_whose_lease_ends_before_the_relay_takes_it()
+    {
+        using var outbox = new OutboxSignal();
+        outbox.Listen("relay-here", TimeSpan.FromMinutes(2), limit: 10);
+        var lease = outbox.LeaseFor(Now, 1)!;
+        outbox.Hand(lease, [Scored("late-take")]);
+
+        Assert.Equal(Now.AddMinutes(2), lease.Until);
+        Assert.Empty(outbox.Take(10, Now.AddSeconds(100)));
+        Assert.Equal(0, outbox.Waiting);
+    }
+
+    [Fact]
+    public void Should_lease_nothing_while_the_broker_is_away_or_the_relay_has_enough_waiting_or_has_stopped()
+    {
+        using var outbox = new OutboxSignal();
+        Assert.Null(outbox.LeaseFor(Now, 1));
+        outbox.Listen("relay-here", TimeSpan.FromMinutes(2), limit: 2);
+
+        outbox.Pause(true);
+        var paused = outbox.LeaseFor(Now, 1);
+        outbox.Pause(false);
+        var lease = outbox.LeaseFor(Now, 2)!;
+        outbox.Hand(lease, [Scored("a"), Scored("b")]);
+        var full = outbox.LeaseFor(Now, 1);
+        var left = outbox.StopListening();
+        outbox.Hand(lease, [Scored("after-stop")]);
+
+        Assert.Null(paused);
+        Assert.Null(full);
+        Assert.Equal(["a", "b"], left.Cast<LeadScored>().Select(m => m.LeadId));
+        Assert.Empty(outbox.Take(10, Now));
+        Assert.Null(outbox.LeaseFor(Now, 1));
+    }
 }

@@ -40,7 +40,7 @@ public class When_workers_race_on_PostgreSQL
             {
                 await Task.Delay(5); // the broker's confirms, with no transaction open
                 foreach (var m in batch) published.Add(m.MessageId);
-                Assert.Equal(batch.Count, await store.MarkPublishedAsync(relay, batch.Select(m => m.MessageId).ToList(), Now));
+                Assert.Equal(batch.Count, (await store.MarkPublishedAsync(relay, batch.Select(m => m.MessageId).ToList(), Now)).Count);
             }
         })));
 

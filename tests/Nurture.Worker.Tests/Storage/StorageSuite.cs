@@ -464,8 +464,8 @@ public abstract class StorageSuite(DatabaseProvider provider)
         Assert.Empty(await store.ClaimOutboxAsync("relay-b", 100, Now, TimeSpan.FromMinutes(2)));
         await store.ReleaseOutboxAsync("relay-a", first.Select(m => m.MessageId).ToList());
         var second = await store.ClaimOutboxAsync("relay-b", 100, Now, TimeSpan.FromMinutes(2));
-        Assert.Equal(0, await store.MarkPublishedAsync("relay-a", second.Select(m => m.MessageId).ToList(), Now));
-        Assert.Equal(second.Count, await store.MarkPublishedAsync("relay-b", second.Select(m => m.MessageId).ToList(), Now));
+        Assert.Empty(await store.MarkPublishedAsync("relay-a", second.Select(m => m.MessageId).ToList(), Now));
+        Assert.Equal(second.Select(m => m.Id), (await store.MarkPublishedAsync("relay-b", second.Select(m => m.MessageId).ToList(), Now)).Order());
 
         Assert.NotEmpty(pending);
         Assert.Equal(pending.Select(m => m.MessageId), first.Select(m => m.MessageId));
@@ -570,10 +570,10 @@ public abstract class StorageSuite(DatabaseProvider provider)
         outbox.Listen("relay-here", TimeSpan.FromMinutes(2), limit: 100);
         var handler = Handlers.For(database, _definition, new Handlers.FixedClock(Now), outbox);
 
-        await handler.HandleNowAsync([Captured("lead-h"), Did("lead-h", ActivityType.TrialStarted)], "test", CancellationToken.None);
+        await handler.HandleNowAsync([Captured("lead-h"), Did("lead-h", ActivityType.TrialStarted, Now.AddMinutes(5))], "test", CancellationToken.None);
 
         var stored = await store.ReadOutboxAsync(100);
-        var handed = outbox.Take(100);
+        var handed = outbox.Take(100, Now);
         Assert.NotEmpty(stored);
         Assert.Equal(stored.Select(m => m.MessageId).Order(), handed.Select(m => m.EventId).Order());
         Assert.False(outbox.TakeNudge(), "handed over, nothing for a claim");
@@ -599,11 +599,56 @@ public abstract class StorageSuite(DatabaseProvider provider)
 
         var stored = await store.ReadOutboxAsync(100);
         Assert.True(stored.Count(m => m.Payload.Contains("lead-n2", StringComparison.Ordinal)) > 1, "more messages than the limit");
-        Assert.Empty(outbox.Take(100));
+        Assert.Empty(outbox.Take(100, Now));
         Assert.True(outbox.TakeNudge(), "rows stored for a claim");
         Assert.Equal(0, await database.CountAsync("SELECT COUNT(*) FROM outbox WHERE claimed_by IS NOT NULL"));
         var taken = await store.ClaimOutboxAsync("relay-b", 100, Now, TimeSpan.FromMinutes(2));
         Assert.Equal(stored.Select(m => m.MessageId), taken.Select(m => m.MessageId));
+    }
+
+    [SkippableFact]
+    public async Task Should_leave_a_late_events_messages_to_a_claim_so_that_its_historys_messages_are_not_published_again()
+    {
+        var database = TestDatabase.Create(Provider);
+        var store = Store(database);
+        using var outbox = new OutboxSignal();
+        outbox.Listen("relay-here", TimeSpan.FromMinutes(2), limit: 100);
+        var handler = Handlers.For(database, _definition, new Handlers.FixedClock(Now), outbox);
+        var (captured, trial, demo, rejected) = MqlThenRejected("late-h");
+        await handler.HandleNowAsync([captured, trial, rejected], "test", CancellationToken.None);
+        var first = outbox.Take(100, Now);
+        var storedBefore = (await store.ReadOutboxAsync(1000)).Select(m => m.MessageId).ToHashSet();
+
+        await handler.HandleNowAsync([demo], "test", CancellationToken.None);
+
+        Assert.NotEmpty(first);
+        Assert.Empty(outbox.Take(100, Now));
+        Assert.True(outbox.TakeNudge(), "the late event's new rows are left to a claim");
+        var claimed = await store.ClaimOutboxAsync("relay-b", 1000, Now, TimeSpan.FromMinutes(2));
+        Assert.Contains(claimed, m => EventJson.Parse(m.Payload) is LeadHandedToSales { LeadId: "late-h" });
+        Assert.DoesNotContain(claimed, m => storedBefore.Contains(m.MessageId));
+    }
+
+    [SkippableFact]
+    public async Task Should_blank_what_waits_handed_over_about_a_lead_when_it_is_erased()
+    {
+        var database = TestDatabase.Create(Provider);
+        var store = Store(database);
+        using var outbox = new OutboxSignal();
+        outbox.Listen("relay-here", TimeSpan.FromMinutes(2), limit: 1000);
+        var handler = Handlers.For(database, _definition, new Handlers.FixedClock(Now), outbox);
+        var (captured, trial, demo, rejected) = MqlThenRejected("erase-h");
+        await handler.HandleNowAsync([captured, trial, demo, rejected, Captured("other-h")], "test", CancellationToken.None);
+        var handed = (await store.ReadOutboxAsync(1000)).Count;
+
+        await handler.HandleNowAsync([new LeadErased { EventId = Id(), LeadId = "erase-h", OccurredAt = Now.AddHours(4) }], "test", CancellationToken.None);
+
+        var waiting = outbox.Take(1000, Now);
+        var recycled = Assert.Single(waiting.OfType<LeadStageChanged>(), m => m.LeadId == "erase-h" && m.To == LeadStage.Recycled);
+        Assert.DoesNotContain("no budget", recycled.Reason, StringComparison.Ordinal);
+        Assert.Contains(waiting, m => m is LeadScored { LeadId: "other-h" });
+        Assert.Equal(handed, waiting.Count);
+        Assert.DoesNotContain(await store.ReadOutboxAsync(1000), m => m.Payload.Contains("no budget", StringComparison.Ordinal));
     }
 
     [SkippableFact]
