@@ -56,6 +56,7 @@ public sealed partial class OutboxRelay(LeadStore store, IBus bus, BusSettings s
     private long _floor;
     private long _lastSweep = long.MinValue;
     private long _lastClaim;
+    private long? _continueAfter;
     private List<Guid> _unmarked = [];
 
     /// <summary>How many messages handed over may wait for the relay before batches store theirs unclaimed instead.</summary>
@@ -63,7 +64,7 @@ public sealed partial class OutboxRelay(LeadStore store, IBus bus, BusSettings s
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        signal.Listen(_claimer, Lease, HandedLimit);
+        signal.Listen(_claimer, Lease, HandedLimit, margin: RoundTimeout + TimeSpan.FromSeconds(5));
         try
         {
             await RelayAsync(stoppingToken);
@@ -76,12 +77,12 @@ public sealed partial class OutboxRelay(LeadStore store, IBus bus, BusSettings s
             try
             {
                 if (_unmarked.Count > 0) await MarkAsync([], CancellationToken.None);
-                if (left.Count > 0) await store.ReleaseOutboxAsync(_claimer, left.Select(m => m.EventId).ToList(), CancellationToken.None);
             }
             catch (Exception e)
             {
-                LogNotReleased(log, e, left.Count);
+                LogNotMarked(log, e, _unmarked.Count);
             }
+            await GiveBackAsync(left);
         }
     }
 
@@ -101,7 +102,7 @@ public sealed partial class OutboxRelay(LeadStore store, IBus bus, BusSettings s
                 if (answers) published = await PublishPendingAsync(stoppingToken);
                 // What was handed over goes back to the outbox meanwhile, rather than wait in memory for the broker (an
                 // erase in another worker rewrites the stored rows, not this copy).
-                else if (signal.TakeAll() is { Count: > 0 } waiting) await store.ReleaseOutboxAsync(_claimer, waiting.Select(m => m.EventId).ToList(), stoppingToken);
+                else await GiveBackAsync(signal.TakeAll());
             }
             catch (Exception e) when (!stoppingToken.IsCancellationRequested)
             {
@@ -128,9 +129,10 @@ public sealed partial class OutboxRelay(LeadStore store, IBus bus, BusSettings s
     }
 
     /// <summary>
-    /// Publishes one batch: the rows a claim finds, when rows were stored for claiming (a nudge) or the poll interval
-    /// passed since the last claim (at most half a batch while messages handed over wait, so neither starves the other),
-    /// then the messages handed over by this process's batches. Returns how many messages it took.
+    /// Publishes one batch: the rows a claim finds, when rows were stored for claiming (a nudge), the last claim came
+    /// back full, or the poll interval passed since the last claim (at most half a batch while messages handed over
+    /// wait, so neither starves the other), then the messages handed over by this process's batches. Returns how many
+    /// messages it took.
     /// </summary>
     public async Task<int> PublishPendingAsync(CancellationToken cancel)
     {
@@ -138,21 +140,31 @@ public sealed partial class OutboxRelay(LeadStore store, IBus bus, BusSettings s
         var endpoint = publisher is null ? bus : await publisher.BusAsync(cancel);
         var pending = new List<(Guid Id, NurtureMessage? Message)>();
         var started = Stopwatch.GetTimestamp();
-        if (signal.TakeNudge() || Stopwatch.GetElapsedTime(_lastClaim, started) >= TimeSpan.FromMilliseconds(settings.OutboxPollMs))
+        if (signal.TakeNudge() || _continueAfter is not null || Stopwatch.GetElapsedTime(_lastClaim, started) >= TimeSpan.FromMilliseconds(settings.OutboxPollMs))
         {
             _lastClaim = started;
-            var after = Floor();
+            var after = _continueAfter ?? Floor();
             var room = signal.Waiting > 0 ? Math.Max(1, settings.OutboxBatchSize / 2) : settings.OutboxBatchSize;
-            var claimed = await store.ClaimOutboxAsync(_claimer, room, clock.GetUtcNow(), Lease, after, cancel);
-            AdvanceFloor(started, claimed.Select(m => m.Id));
-            pending.AddRange(claimed.Select(m => (m.MessageId, Read(m))));
+            try
+            {
+                var claimed = await store.ClaimOutboxAsync(_claimer, room, clock.GetUtcNow(), Lease, after, cancel);
+                // A full claim may have left more: the next round goes on from its last row, whatever the floor says.
+                _continueAfter = claimed.Count == room ? claimed[^1].Id : null;
+                AdvanceFloor(started, claimed.Select(m => m.Id));
+                pending.AddRange(claimed.Select(m => (m.MessageId, Read(m))));
+            }
+            catch (Exception e) when (signal.Waiting > 0 && !cancel.IsCancellationRequested)
+            {
+                // The database is away: what was handed over still goes out, and is marked once it answers.
+                LogClaimFailed(log, e);
+            }
         }
         // A row claimed above may also wait handed over (its lease ran out meanwhile): it goes out once.
         pending.AddRange(signal.Take(settings.OutboxBatchSize - pending.Count, clock.GetUtcNow())
             .Where(m => !pending.Exists(p => p.Id == m.EventId)).Select(m => (m.EventId, (NurtureMessage?)m)));
         if (pending.Count == 0)
         {
-            if (_unmarked.Count > 0) AdvanceFloor(started, await MarkAsync([], cancel));
+            if (_unmarked.Count > 0) await MarkAsync([], cancel);
             return 0;
         }
         var confirmed = new List<Guid>(pending.Count);
@@ -191,8 +203,24 @@ public sealed partial class OutboxRelay(LeadStore store, IBus bus, BusSettings s
         }
         List<Guid> all;
         lock (confirmed) all = [.. confirmed];
-        AdvanceFloor(started, await MarkAsync(all, cancel));
+        var marked = await MarkAsync(all, cancel);
+        // Marked ids raise the floor only when no claim has rows left below them.
+        if (_continueAfter is null) AdvanceFloor(started, marked);
         return pending.Count;
+    }
+
+    /// <summary>Gives back messages handed over and not published, for a claim; failing that, their rows wait for the lease.</summary>
+    private async Task GiveBackAsync(IReadOnlyList<NurtureMessage> messages)
+    {
+        if (messages.Count == 0) return;
+        try
+        {
+            await store.ReleaseOutboxAsync(_claimer, messages.Select(m => m.EventId).ToList(), CancellationToken.None);
+        }
+        catch (Exception e)
+        {
+            LogNotReleased(log, e, messages.Count);
+        }
     }
 
     /// <summary>
@@ -258,6 +286,12 @@ public sealed partial class OutboxRelay(LeadStore store, IBus bus, BusSettings s
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Publishing the outbox failed; trying again in {Poll}")]
     private static partial void LogFailed(ILogger logger, Exception error, TimeSpan poll);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Claiming outbox rows failed; publishing what was handed over")]
+    private static partial void LogClaimFailed(ILogger logger, Exception error);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Count} published outbox messages could not be marked; they go out again once their lease runs out")]
+    private static partial void LogNotMarked(ILogger logger, Exception error, int count);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Count} outbox messages handed over and not published could not be given back; they go out once their lease runs out")]
     private static partial void LogNotReleased(ILogger logger, Exception error, int count);

@@ -15,9 +15,6 @@ public sealed record OutboxClaim(string Claimer, DateTimeOffset Until);
 /// </summary>
 public sealed class OutboxSignal : IDisposable
 {
-    /// <summary>A message handed over this close to the end of its lease is left to a claim once the lease has run out.</summary>
-    private static readonly TimeSpan LeaseMargin = TimeSpan.FromSeconds(30);
-
     private readonly SemaphoreSlim _signal = new(0, 1);
     private readonly Lock _gate = new();
     private readonly Queue<(NurtureMessage Message, DateTimeOffset Until)> _handed = new();
@@ -26,7 +23,11 @@ public sealed class OutboxSignal : IDisposable
     private int _nudged;
     private volatile bool _paused;
 
-    private sealed record Listener(string Claimer, TimeSpan Lease, int Limit);
+    private sealed record Listener(string Claimer, TimeSpan Lease, int Limit, TimeSpan Margin);
+
+    /// <summary>Leads erased lately, until when: a batch that read one before its erase may hand over after it.</summary>
+    private readonly Dictionary<string, DateTimeOffset> _erased = new(StringComparer.Ordinal);
+    private Func<NurtureMessage, NurtureMessage>? _blank;
 
     /// <summary>Rows were stored for the relay to claim.</summary>
     public void Nudge()
@@ -55,7 +56,7 @@ public sealed class OutboxSignal : IDisposable
         lock (_gate)
         {
             if (_listener?.Claimer != claim.Claimer) return;
-            foreach (var m in messages) _handed.Enqueue((m, claim.Until));
+            foreach (var m in messages) _handed.Enqueue((Erased(m, claim.Until) ? _blank!(m) : m, claim.Until));
             Volatile.Write(ref _handedCount, _handed.Count);
         }
         Wake();
@@ -63,12 +64,17 @@ public sealed class OutboxSignal : IDisposable
 
     /// <summary>
     /// Rewrites what waits about leads just erased as <paramref name="blank"/> makes it, as the erase rewrote their
-    /// stored rows in its transaction.
+    /// stored rows in its transaction (at <paramref name="now"/>), and what a batch that read them before hands over
+    /// after it. Other workers' relays are not reached: what they hold goes out within a round or so.
     /// </summary>
-    public void Blank(IReadOnlySet<string> leadIds, Func<NurtureMessage, NurtureMessage> blank)
+    public void Blank(IReadOnlySet<string> leadIds, Func<NurtureMessage, NurtureMessage> blank, DateTimeOffset now)
     {
         lock (_gate)
         {
+            _blank = blank;
+            foreach (var (id, until) in _erased.ToList()) if (until < now) _erased.Remove(id);
+            // A batch that read the lead before the erase began before it, so its lease ends within one lease of it.
+            foreach (var id in leadIds) _erased[id] = now + 2 * (_listener?.Lease ?? TimeSpan.Zero);
             for (var n = _handed.Count; n > 0; n--)
             {
                 var waiting = _handed.Dequeue();
@@ -77,10 +83,16 @@ public sealed class OutboxSignal : IDisposable
         }
     }
 
-    /// <summary>The relay takes hand-overs under <paramref name="claimer"/>, about <paramref name="limit"/> waiting at most.</summary>
-    public void Listen(string claimer, TimeSpan lease, int limit)
+    private bool Erased(NurtureMessage message, DateTimeOffset leaseUntil) =>
+        _blank is not null && message is LeadEvent about && _erased.TryGetValue(about.LeadId, out var until) && leaseUntil <= until;
+
+    /// <summary>
+    /// The relay takes hand-overs under <paramref name="claimer"/>, about <paramref name="limit"/> waiting at most; a
+    /// message it would take less than <paramref name="margin"/> (a round) before its lease ends is left to a claim.
+    /// </summary>
+    public void Listen(string claimer, TimeSpan lease, int limit, TimeSpan margin)
     {
-        lock (_gate) _listener = new Listener(claimer, lease, limit);
+        lock (_gate) _listener = new Listener(claimer, lease, limit, margin);
     }
 
     /// <summary>While the broker does not answer, batches store their messages unclaimed, for a claim once it does.</summary>
@@ -115,17 +127,18 @@ public sealed class OutboxSignal : IDisposable
     public int Waiting => Volatile.Read(ref _handedCount);
 
     /// <summary>
-    /// Up to <paramref name="max"/> of the messages handed over, oldest first. Those whose lease ends within
-    /// <see cref="LeaseMargin"/> of <paramref name="now"/> are dropped: a claim takes them once it has run out.
+    /// Up to <paramref name="max"/> of the messages handed over, oldest first. Those whose lease ends within the margin
+    /// of <paramref name="now"/> are dropped: a claim takes them once it has run out.
     /// </summary>
     public IReadOnlyList<NurtureMessage> Take(int max, DateTimeOffset now)
     {
         var taken = new List<NurtureMessage>();
         lock (_gate)
         {
+            var margin = _listener?.Margin ?? TimeSpan.Zero;
             while (taken.Count < max && _handed.TryDequeue(out var waiting))
             {
-                if (waiting.Until - now >= LeaseMargin) taken.Add(waiting.Message);
+                if (waiting.Until - now >= margin) taken.Add(waiting.Message);
             }
             Volatile.Write(ref _handedCount, _handed.Count);
         }
