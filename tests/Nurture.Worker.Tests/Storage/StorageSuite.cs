@@ -561,13 +561,20 @@ public abstract class StorageSuite(DatabaseProvider provider)
         Assert.Equal(dead.Select(m => m.Id), taken.Select(m => m.Id));
     }
 
+    /// <summary>The hand-over as a relay listening as "relay-here" has it; no relay runs, the test takes what is handed over.</summary>
+    private static OutboxSignal Listened(int limit)
+    {
+        var outbox = new OutboxSignal();
+        outbox.Listen("relay-here", TimeSpan.FromMinutes(2), limit, margin: TimeSpan.FromSeconds(30));
+        return outbox;
+    }
+
     [SkippableFact]
     public async Task Should_store_a_batchs_messages_claimed_for_the_relay_listening_and_hand_them_over_once_committed()
     {
         var database = TestDatabase.Create(Provider);
         var store = Store(database);
-        using var outbox = new OutboxSignal();
-        outbox.Listen("relay-here", TimeSpan.FromMinutes(2), limit: 100, margin: TimeSpan.FromSeconds(30));
+        using var outbox = Listened(limit: 100);
         var handler = Handlers.For(database, _definition, new Handlers.FixedClock(Now), outbox);
 
         await handler.HandleNowAsync([Captured("lead-h"), Did("lead-h", ActivityType.TrialStarted, Now.AddMinutes(5))], "test", CancellationToken.None);
@@ -611,8 +618,7 @@ public abstract class StorageSuite(DatabaseProvider provider)
     {
         var database = TestDatabase.Create(Provider);
         var store = Store(database);
-        using var outbox = new OutboxSignal();
-        outbox.Listen("relay-here", TimeSpan.FromMinutes(2), limit: 100, margin: TimeSpan.FromSeconds(30));
+        using var outbox = Listened(limit: 100);
         var handler = Handlers.For(database, _definition, new Handlers.FixedClock(Now), outbox);
         var (captured, trial, demo, rejected) = MqlThenRejected("late-h");
         await handler.HandleNowAsync([captured, trial, rejected], "test", CancellationToken.None);
@@ -636,8 +642,7 @@ public abstract class StorageSuite(DatabaseProvider provider)
     {
         var database = TestDatabase.Create(Provider);
         var store = Store(database);
-        using var outbox = new OutboxSignal();
-        outbox.Listen("relay-here", TimeSpan.FromMinutes(2), limit: 1000, margin: TimeSpan.FromSeconds(30));
+        using var outbox = Listened(limit: 1000);
         var handler = Handlers.For(database, _definition, new Handlers.FixedClock(Now), outbox);
         var (captured, trial, demo, rejected) = MqlThenRejected("erase-h");
         await handler.HandleNowAsync([captured, trial, demo, rejected, Captured("other-h")], "test", CancellationToken.None);
