@@ -109,7 +109,7 @@ public sealed partial class LeadEventHandler(LeadRecords records, LeadStore stor
             : null;
         await transaction.SaveAsync(changes, claim);
         await transaction.CommitAsync();
-        if (changes.Erased.Count > 0) outbox.Blank(changes.Erased, Erasure.Blank, transaction.ReceivedAt);
+        if (changes.Erased.Count > 0) outbox.Blank(changes.Erased, transaction.ReceivedAt);
         if (claim is not null) outbox.Hand(claim, messages);
         else if (messages.Count > 0) outbox.Nudge();
         return results;

@@ -82,7 +82,7 @@ public sealed partial class OutboxRelay(LeadStore store, IBus bus, BusSettings s
             {
                 LogNotMarked(log, e, _unmarked.Count);
             }
-            await GiveBackAsync(left);
+            await GiveBackAsync(left.Select(m => m.EventId).ToList());
         }
     }
 
@@ -102,7 +102,7 @@ public sealed partial class OutboxRelay(LeadStore store, IBus bus, BusSettings s
                 if (answers) published = await PublishPendingAsync(stoppingToken);
                 // What was handed over goes back to the outbox meanwhile, rather than wait in memory for the broker (an
                 // erase in another worker rewrites the stored rows, not this copy).
-                else await GiveBackAsync(signal.TakeAll());
+                else await GiveBackAsync(signal.TakeAll().Select(m => m.EventId).ToList());
             }
             catch (Exception e) when (!stoppingToken.IsCancellationRequested)
             {
@@ -197,7 +197,7 @@ public sealed partial class OutboxRelay(LeadStore store, IBus bus, BusSettings s
             }
             finally
             {
-                await store.ReleaseOutboxAsync(_claimer, pending.Where(m => m.Message is not null).Select(m => m.Id).Except(done).ToList(), CancellationToken.None);
+                await GiveBackAsync(pending.Where(m => m.Message is not null).Select(m => m.Id).Except(done).ToList());
             }
             throw;
         }
@@ -209,17 +209,17 @@ public sealed partial class OutboxRelay(LeadStore store, IBus bus, BusSettings s
         return pending.Count;
     }
 
-    /// <summary>Gives back messages handed over and not published, for a claim; failing that, their rows wait for the lease.</summary>
-    private async Task GiveBackAsync(IReadOnlyList<NurtureMessage> messages)
+    /// <summary>Gives back messages this relay held and did not publish, for a claim; failing that, their rows wait for the lease.</summary>
+    private async Task GiveBackAsync(List<Guid> messageIds)
     {
-        if (messages.Count == 0) return;
+        if (messageIds.Count == 0) return;
         try
         {
-            await store.ReleaseOutboxAsync(_claimer, messages.Select(m => m.EventId).ToList(), CancellationToken.None);
+            await store.ReleaseOutboxAsync(_claimer, messageIds, CancellationToken.None);
         }
         catch (Exception e)
         {
-            LogNotReleased(log, e, messages.Count);
+            LogNotReleased(log, e, messageIds.Count);
         }
     }
 
@@ -293,7 +293,7 @@ public sealed partial class OutboxRelay(LeadStore store, IBus bus, BusSettings s
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Count} published outbox messages could not be marked; they go out again once their lease runs out")]
     private static partial void LogNotMarked(ILogger logger, Exception error, int count);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "{Count} outbox messages handed over and not published could not be given back; they go out once their lease runs out")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Count} outbox messages held and not published could not be given back; they go out once their lease runs out")]
     private static partial void LogNotReleased(ILogger logger, Exception error, int count);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Outbox message {Id} ({Type}) cannot be read and is skipped: {Reason}")]

@@ -1,4 +1,5 @@
 using Nurture.Contracts;
+using Nurture.Core;
 
 namespace Nurture.Worker.Storage;
 
@@ -19,7 +20,6 @@ public sealed class OutboxSignal : IDisposable
     private readonly Lock _gate = new();
     private readonly Queue<(NurtureMessage Message, DateTimeOffset Until)> _handed = new();
     private Listener? _listener;
-    private int _handedCount;
     private int _nudged;
     private volatile bool _paused;
 
@@ -27,7 +27,6 @@ public sealed class OutboxSignal : IDisposable
 
     /// <summary>Leads erased lately, until when: a batch that read one before its erase may hand over after it.</summary>
     private readonly Dictionary<string, DateTimeOffset> _erased = new(StringComparer.Ordinal);
-    private Func<NurtureMessage, NurtureMessage>? _blank;
 
     /// <summary>Rows were stored for the relay to claim.</summary>
     public void Nudge()
@@ -42,9 +41,11 @@ public sealed class OutboxSignal : IDisposable
     /// </summary>
     public OutboxClaim? LeaseFor(DateTimeOffset now, int count)
     {
-        var listener = Volatile.Read(ref _listener);
-        if (listener is null || _paused || Volatile.Read(ref _handedCount) + count > listener.Limit) return null;
-        return new OutboxClaim(listener.Claimer, now + listener.Lease);
+        lock (_gate)
+        {
+            if (_listener is not { } listener || _paused || _handed.Count + count > listener.Limit) return null;
+            return new OutboxClaim(listener.Claimer, now + listener.Lease);
+        }
     }
 
     /// <summary>
@@ -56,35 +57,33 @@ public sealed class OutboxSignal : IDisposable
         lock (_gate)
         {
             if (_listener?.Claimer != claim.Claimer) return;
-            foreach (var m in messages) _handed.Enqueue((Erased(m, claim.Until) ? _blank!(m) : m, claim.Until));
-            Volatile.Write(ref _handedCount, _handed.Count);
+            foreach (var m in messages) _handed.Enqueue((Erased(m, claim.Until) ? Erasure.Blank(m) : m, claim.Until));
         }
         Wake();
     }
 
     /// <summary>
-    /// Rewrites what waits about leads just erased as <paramref name="blank"/> makes it, as the erase rewrote their
-    /// stored rows in its transaction (at <paramref name="now"/>), and what a batch that read them before hands over
-    /// after it. Other workers' relays are not reached: what they hold goes out within a round or so.
+    /// Blanks what waits about leads just erased, as the erase rewrote their stored rows in its transaction (at
+    /// <paramref name="now"/>), and what a batch that read them before hands over after it. Other workers' relays are
+    /// not reached: what they hold goes out within a round or so.
     /// </summary>
-    public void Blank(IReadOnlySet<string> leadIds, Func<NurtureMessage, NurtureMessage> blank, DateTimeOffset now)
+    public void Blank(IReadOnlySet<string> leadIds, DateTimeOffset now)
     {
         lock (_gate)
         {
-            _blank = blank;
             foreach (var (id, until) in _erased.ToList()) if (until < now) _erased.Remove(id);
             // A batch that read the lead before the erase began before it, so its lease ends within one lease of it.
             foreach (var id in leadIds) _erased[id] = now + 2 * (_listener?.Lease ?? TimeSpan.Zero);
             for (var n = _handed.Count; n > 0; n--)
             {
                 var waiting = _handed.Dequeue();
-                _handed.Enqueue(waiting.Message is LeadEvent about && leadIds.Contains(about.LeadId) ? (blank(waiting.Message), waiting.Until) : waiting);
+                _handed.Enqueue(waiting.Message is LeadEvent about && leadIds.Contains(about.LeadId) ? (Erasure.Blank(waiting.Message), waiting.Until) : waiting);
             }
         }
     }
 
     private bool Erased(NurtureMessage message, DateTimeOffset leaseUntil) =>
-        _blank is not null && message is LeadEvent about && _erased.TryGetValue(about.LeadId, out var until) && leaseUntil <= until;
+        message is LeadEvent about && _erased.TryGetValue(about.LeadId, out var until) && leaseUntil <= until;
 
     /// <summary>
     /// The relay takes hand-overs under <paramref name="claimer"/>, about <paramref name="limit"/> waiting at most; a
@@ -115,7 +114,6 @@ public sealed class OutboxSignal : IDisposable
         {
             var left = new List<NurtureMessage>();
             while (_handed.TryDequeue(out var waiting)) left.Add(waiting.Message);
-            Volatile.Write(ref _handedCount, 0);
             return left;
         }
     }
@@ -124,7 +122,13 @@ public sealed class OutboxSignal : IDisposable
     public bool Listening => Volatile.Read(ref _listener) is not null;
 
     /// <summary>How many messages handed over wait for the relay.</summary>
-    public int Waiting => Volatile.Read(ref _handedCount);
+    public int Waiting
+    {
+        get
+        {
+            lock (_gate) return _handed.Count;
+        }
+    }
 
     /// <summary>
     /// Up to <paramref name="max"/> of the messages handed over, oldest first. Those whose lease ends within the margin
@@ -140,7 +144,6 @@ public sealed class OutboxSignal : IDisposable
             {
                 if (waiting.Until - now >= margin) taken.Add(waiting.Message);
             }
-            Volatile.Write(ref _handedCount, _handed.Count);
         }
         return taken;
     }
